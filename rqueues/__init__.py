@@ -1,0 +1,31 @@
+"""rqueues: a Redis-backed distributed worker pool with cluster-wide concurrency caps."""
+
+from .config import QueueConfig
+from .connection import Connection, connect
+from .context import JobContext, current_job
+from .errors import (
+    ConfigurationError,
+    DuplicateJob,
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    JobTimeout,
+    QueueNotDeclared,
+    RedisUnavailable,
+    RqueuesError,
+    SerializationError,
+    UnknownFunction,
+    WaitTimeout,
+)
+from .job import Job, JobRecord
+from .queue import JobOptions, Queue, QueueInfo
+from .worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError", "Connection", "DuplicateJob", "Job", "JobCancelled", "JobContext",
+    "JobFailed", "JobNotFound", "JobOptions", "JobRecord", "JobTimeout", "Queue", "QueueConfig",
+    "QueueInfo", "QueueNotDeclared", "RedisUnavailable", "RqueuesError", "SerializationError",
+    "UnknownFunction", "WaitTimeout", "Worker", "connect", "current_job",
+]

@@ -1,0 +1,97 @@
+"""msgpack encoding of job payloads, results and errors. Never pickle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from .errors import SerializationError
+
+#: Version of the payload envelope; a worker refuses envelopes it does not know.
+PAYLOAD_VERSION = 1
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack(blob: bytes) -> Any:
+    return msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+def encode_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> bytes:
+    """Encode a call's arguments; names the first argument msgpack cannot carry."""
+    try:
+        return pack([PAYLOAD_VERSION, list(args), kwargs])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SerializationError(_culprit(args, kwargs, exc)) from exc
+
+
+def decode_call(blob: bytes) -> tuple[list[Any], dict[str, Any]]:
+    """Decode a payload written by encode_call; raise SerializationError if it is not one."""
+    try:
+        value = unpack(blob)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise SerializationError(f"cannot decode job payload: {exc}") from exc
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[1], list)
+        or not isinstance(value[2], dict)
+    ):
+        raise SerializationError("cannot decode job payload: not an rqueues envelope")
+    if value[0] != PAYLOAD_VERSION:
+        raise SerializationError(f"cannot decode job payload: unknown envelope version {value[0]!r}")
+    return value[1], value[2]
+
+
+def encode_result(value: Any) -> bytes:
+    try:
+        return pack(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SerializationError(
+            f"the job's return value of type {type(value).__name__} cannot be serialized "
+            f"by msgpack ({exc}); return plain data (None, bool, int, float, str, bytes, "
+            "list, dict)"
+        ) from exc
+
+
+def encode_error(exc_type: str, message: str, traceback: str) -> bytes:
+    return pack({"type": exc_type, "message": message, "traceback": traceback})
+
+
+def decode_error(blob: bytes | None) -> dict[str, str]:
+    if not blob:
+        return {"type": "", "message": "", "traceback": ""}
+    try:
+        value = unpack(blob)
+    except Exception:
+        return {"type": "", "message": repr(blob), "traceback": ""}
+    return value if isinstance(value, dict) else {"type": "", "message": str(value), "traceback": ""}
+
+
+def _culprit(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], exc: Exception) -> str:
+    for i, arg in enumerate(args):
+        if not _packable(arg):
+            return (
+                f"positional argument {i} of type {type(arg).__name__} cannot be "
+                f"serialized by msgpack ({exc})"
+            )
+    for name, arg in kwargs.items():
+        if not isinstance(name, str):
+            return f"keyword argument name {name!r} is not a string"
+        if not _packable(arg):
+            return (
+                f"keyword argument {name!r} of type {type(arg).__name__} cannot be "
+                f"serialized by msgpack ({exc})"
+            )
+    return f"arguments cannot be serialized by msgpack ({exc})"
+
+
+def _packable(value: Any) -> bool:
+    try:
+        pack(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True

@@ -1,0 +1,33 @@
+"""What a running job can learn about itself: rqueues.current_job()."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+_local = threading.local()
+
+
+@dataclass
+class JobContext:
+    """The job the calling thread is running."""
+
+    id: str
+    queue: str
+    function: str
+    attempts: int
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was asked to stop (timeout, stop request, hard shutdown)."""
+        return self._cancel.is_set()
+
+
+def current_job() -> JobContext | None:
+    """The job running in this thread, or None outside a job."""
+    return getattr(_local, "job", None)
+
+
+def _set_current(ctx: JobContext | None) -> None:
+    _local.job = ctx

@@ -1,0 +1,69 @@
+"""Every error rqueues raises derives from RqueuesError."""
+
+from __future__ import annotations
+
+
+class RqueuesError(Exception):
+    """Root of every rqueues error."""
+
+
+class ConfigurationError(RqueuesError, ValueError):
+    """A setting, tag pattern or option is invalid."""
+
+
+class QueueNotDeclared(RqueuesError, LookupError):
+    """The queue was never declared in this Redis."""
+
+    def __init__(self, name: str) -> None:
+        self.queue = name
+        super().__init__(
+            f"queue {name!r} is not declared; declare it first with "
+            f"`rqueues declare {name}` or Queue({name!r}, connection=...).declare()"
+        )
+
+
+class SerializationError(RqueuesError, TypeError):
+    """A value cannot be carried by msgpack, or a payload cannot be decoded."""
+
+
+class UnknownFunction(RqueuesError, LookupError):
+    """The job names a function the worker may not or cannot run."""
+
+
+class JobNotFound(RqueuesError, LookupError):
+    """No job record with this id exists (never created, or expired)."""
+
+
+class WaitTimeout(RqueuesError, TimeoutError):
+    """Job.wait() gave up before the job finished."""
+
+
+class JobCancelled(RqueuesError):
+    """The job was cancelled before it could finish."""
+
+
+class JobFailed(RqueuesError):
+    """The job raised; carries the remote exception type, message and traceback."""
+
+    def __init__(self, job_id: str, exc_type: str, message: str, traceback: str) -> None:
+        self.job_id = job_id
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+        super().__init__(f"job {job_id} failed: {exc_type}: {message}")
+
+    def __str__(self) -> str:
+        head = f"job {self.job_id} failed: {self.exc_type}: {self.message}"
+        return f"{head}\n\nRemote traceback:\n{self.traceback}" if self.traceback else head
+
+
+class JobTimeout(RqueuesError):
+    """A job ran past its timeout (recorded as the job's error)."""
+
+
+class RedisUnavailable(RqueuesError, ConnectionError):
+    """Redis could not be reached."""
+
+
+class DuplicateJob(RqueuesError, ValueError):
+    """A job with this id already exists."""

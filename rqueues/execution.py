@@ -1,0 +1,71 @@
+"""Running one claimed job: resolve, decode, call, and turn the outcome into data."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from .codec import decode_call, encode_error, encode_result
+from .context import JobContext, _set_current
+from .errors import JobTimeout, SerializationError
+from .functions import FunctionRegistry
+
+
+@dataclass
+class Claimed:
+    """A job this worker holds a lease for."""
+
+    queue: str
+    entry: str
+    job_id: str
+    function: str
+    payload: bytes
+    attempts: int
+    timeout: float | None
+    result_ttl: int
+    started: float = field(default_factory=time.monotonic)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Outcome:
+    """What to store for a finished job.
+
+    state '' acknowledges without touching the record (a consumed tombstone);
+    state 'dead' sends the entry to the dead letters with ``reason``.
+    """
+
+    claimed: Claimed
+    state: str
+    blob: bytes = b""
+    reason: str = ""
+
+
+def run_job(job: Claimed, functions: FunctionRegistry) -> Outcome:
+    """Run a job in the calling thread. Never raises: every failure becomes an Outcome."""
+    try:
+        args, kwargs = decode_call(job.payload)
+    except SerializationError as exc:
+        return Outcome(job, "dead", reason=str(exc))
+    ctx = JobContext(job.job_id, job.queue, job.function, job.attempts, job.cancel)
+    _set_current(ctx)
+    try:
+        fn = functions.resolve(job.function)
+        result = fn(*args, **kwargs)
+        elapsed = time.monotonic() - job.started
+        if job.timeout is not None and elapsed > job.timeout:
+            raise JobTimeout(f"job ran {elapsed:.3f}s, past its timeout of {job.timeout:g}s")
+        return Outcome(job, "succeeded", encode_result(result))
+    except BaseException as exc:  # a job's SystemExit must not take down its slot
+        return Outcome(job, "failed", failure(exc))
+    finally:
+        _set_current(None)
+
+
+def failure(exc: BaseException) -> bytes:
+    name = type(exc).__qualname__
+    module = type(exc).__module__
+    exc_type = name if module in ("builtins", None) else f"{module}.{name}"
+    return encode_error(exc_type, str(exc), "".join(traceback.format_exception(exc)))

@@ -1,0 +1,81 @@
+"""The worker's heartbeat: registry entry, lease renewal and job deadlines.
+
+It runs on its own thread, which job code running on other threads cannot
+block for long (a job stuck in C code holding the GIL can: such jobs belong on
+the process executor, whose parent heartbeats).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+import redis
+
+from .connection import Connection
+from .held import Held
+
+log = logging.getLogger("rqueues.worker")
+
+
+class Heartbeat:
+    def __init__(self, conn: Connection, worker_id: str, describe: Callable[[], dict[str, Any]],
+                 held: Held, lease_ms: int, interval: float) -> None:
+        self._conn = conn
+        self.worker_id = worker_id
+        self._describe = describe
+        self._held = held
+        self._lease_ms = lease_ms
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rqueues-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed (%s); retrying in %.1fs", exc, self.interval)
+
+    def beat(self) -> None:
+        """Register as alive, renew every held lease, flag jobs past their timeout."""
+        held = self._held.snapshot()
+        now = time.monotonic()
+        for jobs in held.values():
+            for job in jobs:
+                if job.timeout is not None and now - job.started > job.timeout:
+                    job.cancel.set()
+        keys = self._conn.keys
+        info = {k: v if isinstance(v, (str, int, float)) else json.dumps(v)
+                for k, v in self._describe().items()}
+        pipe = self._conn.redis.pipeline(transaction=False)
+        pipe.zadd(keys.workers, {self.worker_id: int(time.time() * 1000)})
+        pipe.hset(keys.worker(self.worker_id), mapping=info)
+        pipe.pexpire(keys.worker(self.worker_id), int(self.interval * 10_000))
+        for name, jobs in held.items():
+            self._conn.scripts.renew(keys.queue(name), [j.job_id for j in jobs], self._lease_ms, client=pipe)
+        replies = pipe.execute()
+        for name, lost in zip(held, replies[3:]):
+            # A lease missing because its job was acknowledged meanwhile is fine.
+            lost = [x for x in lost if self._held.find(x.decode()) is not None]
+            if lost:
+                log.warning("leases of %d job(s) in queue %r had expired before renewal: %s",
+                            len(lost), name, ", ".join(x.decode() for x in lost))
+
+    def deregister(self) -> None:
+        keys = self._conn.keys
+        pipe = self._conn.redis.pipeline(transaction=False)
+        pipe.zrem(keys.workers, self.worker_id)
+        pipe.delete(keys.worker(self.worker_id))
+        pipe.execute()

@@ -1,0 +1,222 @@
+"""Job records (plain data) and Job handles (an id plus a connection)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from .codec import decode_call, decode_error, unpack
+from .connection import Connection, as_connection
+from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
+
+STATES = ("queued", "running", "succeeded", "failed", "cancelled", "dead")
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
+_WAIT_CHUNK = 5.0  # re-read the record at least this often while waiting
+
+
+def new_job_id() -> str:
+    """Time-ordered and unique: 12 hex digits of ms since the epoch, 10 random."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(5).hex()}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job's stored record, decoded. Times are seconds since the epoch."""
+
+    id: str
+    queue: str
+    function: str
+    state: str
+    attempts: int
+    enqueued_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    worker: str | None
+    timeout: float | None
+    result_ttl: int | None
+    raw_result: bytes | None
+    raw_error: bytes | None
+    raw_payload: bytes | None
+    reason: str | None = None
+
+    @classmethod
+    def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> "JobRecord":
+        def text(field: str) -> str | None:
+            v = raw.get(field.encode())
+            return v.decode() if v is not None else None
+
+        def ms(field: str) -> float | None:
+            v = raw.get(field.encode())
+            return int(v) / 1000 if v is not None else None
+
+        timeout, ttl = text("timeout"), text("result_ttl")
+        return cls(
+            id=job_id,
+            queue=queue,
+            function=text("function") or "",
+            state=text("state") or "",
+            attempts=int(raw.get(b"attempts", 0)),
+            enqueued_at=ms("enqueued_at"),
+            started_at=ms("started_at"),
+            finished_at=ms("finished_at"),
+            worker=text("worker"),
+            timeout=float(timeout) if timeout else None,
+            result_ttl=int(ttl) if ttl else None,
+            raw_result=raw.get(b"result"),
+            raw_error=raw.get(b"error"),
+            raw_payload=raw.get(b"payload"),
+            reason=text("reason"),
+        )
+
+    @property
+    def result(self) -> Any:
+        return unpack(self.raw_result) if self.raw_result is not None else None
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        if self.state == "dead":
+            return {"type": "DeadLettered", "message": self.reason or "", "traceback": ""}
+        return decode_error(self.raw_error) if self.raw_error else None
+
+    def call(self) -> tuple[list[Any], dict[str, Any]] | None:
+        """The call's arguments, or None when the payload cannot be decoded."""
+        try:
+            return decode_call(self.raw_payload) if self.raw_payload else None
+        except SerializationError:
+            return None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --json output; times as ISO 8601 UTC."""
+        err = self.error
+        return {
+            "id": self.id,
+            "queue": self.queue,
+            "function": self.function,
+            "state": self.state,
+            "attempts": self.attempts,
+            "enqueued_at": iso(self.enqueued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "worker": self.worker,
+            "result": _jsonable(self.result) if self.state == "succeeded" else None,
+            "error": err,
+        }
+
+
+class Job:
+    """A handle on one job. It holds no state of its own: every read asks Redis."""
+
+    def __init__(self, job_id: str, queue: str, connection: Connection) -> None:
+        self.id = job_id
+        self.queue = queue
+        self.connection = connection
+        self._keys = connection.keys.queue(queue)
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, queue={self.queue!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.queue))
+
+    @classmethod
+    def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> "Job":
+        """Find a job by id, in ``queue`` or else in any declared queue."""
+        conn = as_connection(connection)
+        names = [queue] if queue else conn.declared_queues()
+        with conn.guard():
+            pipe = conn.redis.pipeline(transaction=False)
+            for name in names:
+                pipe.exists(conn.keys.queue(name).job(job_id))
+            found = [name for name, hit in zip(names, pipe.execute()) if hit]
+        if not found:
+            raise JobNotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
+        return cls(job_id, found[0], conn)
+
+    def record(self) -> JobRecord:
+        with self.connection.guard():
+            raw = self.connection.redis.hgetall(self._keys.job(self.id))
+        if not raw:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} (never created, or expired)")
+        return JobRecord.from_hash(self.queue, self.id, raw)
+
+    @property
+    def state(self) -> str:
+        with self.connection.guard():
+            state = self.connection.redis.hget(self._keys.job(self.id), "state")
+        if state is None:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} (never created, or expired)")
+        return str(state.decode())
+
+    @property
+    def result(self) -> Any:
+        """The return value once succeeded, else None."""
+        rec = self.record()
+        return rec.result if rec.state == "succeeded" else None
+
+    def cancel(self) -> bool:
+        """Cancel a queued job; False when it already started or finished."""
+        with self.connection.guard():
+            reply = self.connection.scripts.cancel(self._keys, self.id)
+        if reply[0] == -1:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+        return bool(reply[0] == 1)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the job finishes; return its result or raise JobFailed.
+
+        Blocks in Redis on the queue's events stream: the worker that completes a
+        watched job adds an entry there, so no polling is involved.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        r = self.connection.redis
+        with self.connection.guard():
+            reply = self.connection.scripts.watch(self._keys, self.id)
+            if not reply:
+                raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+            state, last = reply[0].decode(), reply[1]
+            mine = self.id.encode()
+            while state not in TERMINAL:
+                chunk = _WAIT_CHUNK
+                if deadline is not None:
+                    chunk = min(chunk, deadline - time.monotonic())
+                    if chunk <= 0:
+                        raise WaitTimeout(f"job {self.id} still {state} after {timeout}s")
+                reply = r.xread({self._keys.events: last}, block=max(1, int(chunk * 1000)), count=1000)
+                entries = reply[0][1] if reply else []
+                if entries:
+                    last = entries[-1][0]
+                if not entries or any(f.get(b"job") == mine for _, f in entries):
+                    state = self.state
+        return outcome(self.record())
+
+
+def outcome(rec: JobRecord) -> Any:
+    """A finished record's result, or the matching exception."""
+    if rec.state == "succeeded":
+        return rec.result
+    if rec.state == "cancelled":
+        raise JobCancelled(f"job {rec.id} was cancelled")
+    err = rec.error or {}
+    raise JobFailed(rec.id, err.get("type", ""), err.get("message", ""), err.get("traceback", ""))
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,29 @@
+-- Mark claimed jobs as running and return what is needed to run them.
+-- KEYS[1..] job hashes
+-- ARGV[1] worker id
+-- Returns per job 6 values: status, function, payload, attempts, timeout, result ttl
+--   status 'run'     the job was queued and is now running
+--          'missing' no record (expired or deleted): the caller dead-letters the entry
+--          <state>   any other state (e.g. cancelled): the caller acknowledges without running
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local out = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local state = redis.call('HGET', key, 'state')
+  if state == 'queued' then
+    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+    redis.call('HSET', key, 'state', 'running', 'started_at', now, 'worker', ARGV[1])
+    local v = redis.call('HMGET', key, 'function', 'payload', 'timeout', 'result_ttl')
+    out[#out + 1] = 'run'
+    out[#out + 1] = v[1]
+    out[#out + 1] = v[2]
+    out[#out + 1] = attempts
+    out[#out + 1] = v[3] or ''
+    out[#out + 1] = v[4] or ''
+  else
+    out[#out + 1] = state or 'missing'
+    for _ = 1, 5 do out[#out + 1] = '' end
+  end
+end
+return out

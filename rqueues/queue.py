@@ -1,0 +1,210 @@
+"""Queues: declaring them, enqueuing jobs, and reading their state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import redis
+
+from .codec import encode_call
+from .config import DEFAULT_RESULT_TTL, QueueConfig
+from .connection import Connection, as_connection
+from .errors import ConfigurationError, DuplicateJob, QueueNotDeclared
+from .functions import function_name
+from .job import Job, new_job_id
+from .keys import GROUP, check_queue_name
+
+#: Jobs per script call in enqueue_many; every call of a batch goes in one pipeline.
+ENQUEUE_CHUNK = 500
+
+Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Per-job settings, kept apart from the function's own keyword arguments."""
+
+    job_id: str | None = None
+    timeout: float | None = None
+    result_ttl: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.job_id is not None and (not self.job_id or ":" in self.job_id or len(self.job_id) > 128):
+            raise ConfigurationError(f"invalid job id {self.job_id!r}: 1-128 characters, no ':'")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds, got {self.timeout!r}")
+        if self.result_ttl is not None and (not isinstance(self.result_ttl, int) or self.result_ttl < 1):
+            raise ConfigurationError(f"result_ttl must be an integer >= 1 second, got {self.result_ttl!r}")
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A queue's settings and counts at one moment."""
+
+    name: str
+    concurrency: int
+    tags: tuple[str, ...]
+    running: int  # leases held
+    waiting: int  # entries not yet delivered (group lag)
+    pending: int  # delivered, not yet acknowledged
+    dead: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "concurrency": self.concurrency,
+            "tags": list(self.tags),
+            "running": self.running,
+            "waiting": self.waiting,
+            "pending": self.pending,
+            "dead": self.dead,
+        }
+
+
+class Queue:
+    """A named queue. Cheap to create: it holds no state beyond its name."""
+
+    def __init__(self, name: str, connection: Any = None) -> None:
+        self.name = check_queue_name(name)
+        self.connection: Connection = as_connection(connection)
+        self.keys = self.connection.keys.queue(name)
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r})"
+
+    # -- settings ---------------------------------------------------------
+
+    def declare(
+        self, concurrency: int = 0, tags: Iterable[str] = (), result_ttl: int = DEFAULT_RESULT_TTL
+    ) -> QueueConfig:
+        """Create the queue or replace its settings; running workers pick them up at once.
+
+        The declaration is the whole configuration: a setting left out takes its
+        default. Lowering the limit lets running jobs finish.
+        """
+        config = QueueConfig(self.name, concurrency=concurrency, tags=tuple(tags), result_ttl=result_ttl)
+        r = self.connection.redis
+        with self.connection.guard():
+            try:
+                r.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            pipe = r.pipeline(transaction=True)
+            pipe.hset(self.keys.config, mapping=config.to_hash())
+            pipe.hincrby(self.keys.config, "version", 1)
+            pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
+            version = pipe.execute()[1]
+            # The registry is written last: a worker sees only fully declared queues.
+            r.sadd(self.connection.keys.queues, self.name)
+        return QueueConfig(self.name, config.concurrency, config.tags, config.result_ttl, version)
+
+    def config(self) -> QueueConfig:
+        with self.connection.guard():
+            raw = self.connection.redis.hgetall(self.keys.config)
+        if not raw:
+            raise QueueNotDeclared(self.name)
+        return QueueConfig.from_hash(self.name, raw)
+
+    # -- enqueue ----------------------------------------------------------
+
+    def enqueue(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``fn(*args, **kwargs)``; ``fn`` is a module-level function or 'module:name'."""
+        return self.enqueue_many([(fn, args, kwargs)])[0]
+
+    def options(self, *, job_id: str | None = None, timeout: float | None = None,
+                result_ttl: int | None = None) -> "BoundQueue":
+        """``q.options(job_id="x", timeout=60).enqueue(fn, ...)``."""
+        return BoundQueue(self, JobOptions(job_id=job_id, timeout=timeout, result_ttl=result_ttl))
+
+    def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
+        """Enqueue many calls in one round trip: (fn, args, kwargs[, JobOptions]) each."""
+        rows = [_row(call) for call in calls]
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        if len(set(ids)) != len(ids):
+            raise DuplicateJob("the batch names the same job id twice")
+        r = self.connection.redis
+        with self.connection.guard():
+            pipe = r.pipeline(transaction=False)
+            for i in range(0, len(rows), ENQUEUE_CHUNK):
+                self.connection.scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK], client=pipe)
+            for reply in pipe.execute(raise_on_error=False):
+                if isinstance(reply, redis.ResponseError):
+                    self._raise(reply)
+        return [Job(job_id, self.name, self.connection) for job_id in ids]
+
+    def _raise(self, error: redis.ResponseError) -> None:
+        text = str(error)
+        if text.startswith("NOQUEUE"):
+            raise QueueNotDeclared(self.name) from None
+        if text.startswith("DUPLICATE"):
+            raise DuplicateJob(f"a job with id {text.split()[1]!r} already exists in queue {self.name!r}")
+        raise error
+
+    # -- state ------------------------------------------------------------
+
+    def info(self) -> QueueInfo:
+        return queue_infos(self.connection, [self.name])[0]
+
+    def job(self, job_id: str) -> Job:
+        return Job(job_id, self.name, self.connection)
+
+
+class BoundQueue:
+    """A queue with per-job options bound; made by Queue.options()."""
+
+    def __init__(self, queue: Queue, options: JobOptions) -> None:
+        self.queue = queue
+        self.job_options = options
+
+    def enqueue(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
+
+
+def _row(call: Sequence[Any]) -> tuple[str, str, bytes, str, str]:
+    if not 3 <= len(call) <= 4:
+        raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
+    fn, args, kwargs = call[0], call[1], call[2]
+    opts = call[3] if len(call) == 4 else JobOptions()
+    if not isinstance(opts, JobOptions):
+        raise ConfigurationError(f"expected JobOptions as the 4th item, got {opts!r}")
+    return (
+        opts.job_id or new_job_id(),
+        function_name(fn),
+        encode_call(tuple(args), dict(kwargs)),
+        "" if opts.timeout is None else repr(float(opts.timeout)),
+        "" if opts.result_ttl is None else str(opts.result_ttl),
+    )
+
+
+def queue_infos(conn: Connection, names: Sequence[str]) -> list[QueueInfo]:
+    """Settings and counts of several queues in two round trips."""
+    r = conn.redis
+    with conn.guard():
+        secs, micros = r.time()
+        now_ms = secs * 1000 + micros // 1000
+        pipe = r.pipeline(transaction=False)
+        for name in names:
+            k = conn.keys.queue(name)
+            pipe.hgetall(k.config)
+            pipe.zcount(k.leases, now_ms + 1, "+inf")
+            pipe.xlen(k.stream)
+            pipe.xpending(k.stream, GROUP)
+            pipe.xinfo_groups(k.stream)
+            pipe.xlen(k.dead)
+        replies = pipe.execute(raise_on_error=False)
+    infos = []
+    for i, name in enumerate(names):
+        raw, running, length, pending, groups, dead = replies[i * 6 : i * 6 + 6]
+        if not raw or isinstance(raw, Exception):
+            raise QueueNotDeclared(name)
+        config = QueueConfig.from_hash(name, raw)
+        npending = pending["pending"] if isinstance(pending, dict) else 0
+        lag = next((g.get("lag") for g in groups if g["name"] == GROUP.encode()), None) \
+            if isinstance(groups, list) else None
+        waiting = lag if isinstance(lag, int) else max(0, length - npending)
+        infos.append(QueueInfo(name, config.concurrency, config.tags, running, waiting, npending, dead))
+    return infos
