@@ -1,0 +1,99 @@
+"""Read-only views for the CLI and scripts: jobs by state, workers."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .connection import Connection
+from .job import STATES, JobRecord, iso
+from .keys import GROUP
+from .errors import ConfigurationError
+
+_SCAN_COUNT = 1000
+
+
+def list_jobs(conn: Connection, queues: Iterable[str] | None = None, state: str | None = None,
+              limit: int = 100) -> list[JobRecord]:
+    """Jobs of the given queues (default: all declared), newest first.
+
+    Running jobs come from the leases, queued ones from the stream after the
+    group's delivery point; finished ones need a SCAN of job records, bounded
+    by ``limit``.
+    """
+    if state is not None and state not in STATES:
+        raise ConfigurationError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+    names = list(queues) if queues else conn.declared_queues()
+    records: list[JobRecord] = []
+    with conn.guard():
+        for name in names:
+            ids = _candidate_ids(conn, name, state, limit)
+            records.extend(r for r in _records(conn, name, ids) if state is None or r.state == state)
+    records.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
+    return records[:limit]
+
+
+def _candidate_ids(conn: Connection, queue: str, state: str | None, limit: int) -> list[str]:
+    keys = conn.keys.queue(queue)
+    r = conn.redis
+    if state == "running":
+        return [m.decode() for m in r.zrange(keys.leases, 0, -1)]
+    if state == "queued":
+        groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
+        start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")
+        entries = r.xrange(keys.stream, min=b"(" + start, count=limit)
+        return [f[b"job"].decode() for _, f in entries if b"job" in f]
+    ids: list[str] = []
+    cursor = 0
+    prefix = keys.job_prefix
+    while True:
+        cursor, found = r.scan(cursor, match=prefix + "*", count=_SCAN_COUNT)
+        ids.extend(k.decode()[len(prefix):] for k in found)
+        if cursor == 0 or (state is None and len(ids) >= limit):
+            return ids
+
+
+def _records(conn: Connection, queue: str, ids: list[str]) -> list[JobRecord]:
+    keys = conn.keys.queue(queue)
+    pipe = conn.redis.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hgetall(keys.job(job_id))
+    return [JobRecord.from_hash(queue, j, raw) for j, raw in zip(ids, pipe.execute()) if raw]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker as its last heartbeat described it."""
+
+    id: str
+    last_heartbeat: float
+    info: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "last_heartbeat": iso(self.last_heartbeat),
+                "age_seconds": round(time.time() - self.last_heartbeat, 3), **self.info}
+
+
+def list_workers(conn: Connection) -> list[WorkerInfo]:
+    """Workers whose registry entry has not expired, most recent heartbeat first."""
+    with conn.guard():
+        beats = conn.redis.zrevrange(conn.keys.workers, 0, -1, withscores=True)
+        pipe = conn.redis.pipeline(transaction=False)
+        for wid, _ in beats:
+            pipe.hgetall(conn.keys.worker(wid.decode()))
+        details = pipe.execute()
+    out = []
+    for (wid, score), raw in zip(beats, details):
+        if not raw:
+            continue  # registry entry expired: not alive
+        info: dict[str, Any] = {}
+        for k, v in raw.items():
+            text = v.decode()
+            try:
+                info[k.decode()] = json.loads(text)
+            except ValueError:
+                info[k.decode()] = text
+        out.append(WorkerInfo(wid.decode(), score / 1000, info))
+    return out
