@@ -12,6 +12,7 @@ import redis
 from .connection import Connection
 from .execution import Outcome
 from .held import Held
+from .observer import Observer
 
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
@@ -24,8 +25,9 @@ class Acker:
     is retried with backoff, never dropped.
     """
 
-    def __init__(self, conn: Connection, held: Held) -> None:
+    def __init__(self, conn: Connection, held: Held, observer: Observer) -> None:
         self._conn = conn
+        self._observer = observer
         self._held = held
         self._todo: "queue.SimpleQueue[Outcome | None]" = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
@@ -71,6 +73,7 @@ class Acker:
                 self.complete(batch)
                 return
             except redis.RedisError as exc:
+                self._observer.redis_error("ack")
                 log.warning("cannot store %d outcome(s), retrying in %.2fs: %s", len(batch), delay, exc)
             if self._give_up.wait(delay):
                 log.error("gave up storing %d outcome(s); their jobs will be reclaimed", len(batch))

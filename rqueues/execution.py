@@ -25,6 +25,7 @@ class Claimed:
     attempts: int
     timeout: float | None
     result_ttl: int
+    enqueued_at: float | None = None  # epoch seconds, from the record
     started: float = field(default_factory=time.monotonic)
     cancel: threading.Event = field(default_factory=threading.Event)
 

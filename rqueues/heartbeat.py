@@ -17,14 +17,16 @@ import redis
 
 from .connection import Connection
 from .held import Held
+from .observer import Observer
 
 log = logging.getLogger("rqueues.worker")
 
 
 class Heartbeat:
     def __init__(self, conn: Connection, worker_id: str, describe: Callable[[], dict[str, Any]],
-                 held: Held, lease_ms: int, interval: float) -> None:
+                 held: Held, lease_ms: int, interval: float, observer: Observer) -> None:
         self._conn = conn
+        self._observer = observer
         self.worker_id = worker_id
         self._describe = describe
         self._held = held
@@ -46,6 +48,7 @@ class Heartbeat:
             try:
                 self.beat()
             except redis.RedisError as exc:
+                self._observer.redis_error("heartbeat")
                 log.warning("heartbeat failed (%s); retrying in %.1fs", exc, self.interval)
 
     def beat(self) -> None:
@@ -66,6 +69,7 @@ class Heartbeat:
         for name, jobs in held.items():
             self._conn.scripts.renew(keys.queue(name), [j.job_id for j in jobs], self._lease_ms, client=pipe)
         replies = pipe.execute()
+        self._observer.heartbeat()
         for name, lost in zip(held, replies[3:]):
             # A lease missing because its job was acknowledged meanwhile is fine.
             lost = [x for x in lost if self._held.find(x.decode()) is not None]

@@ -27,6 +27,7 @@ from .functions import FunctionRegistry
 from .heartbeat import Heartbeat
 from .held import Held
 from .keys import GROUP, check_queue_name
+from .observer import Observer
 from .routing import automatic_tags, matches
 
 log = logging.getLogger("rqueues.worker")
@@ -54,6 +55,7 @@ class Worker:
         lease_seconds: float = 30.0,
         heartbeat_seconds: float = 1.0,
         refresh_seconds: float = 1.0,
+        observer: Observer | None = None,
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -71,11 +73,12 @@ class Worker:
         self.refresh_seconds = refresh_seconds
         self.queues: list[str] = []
         self.configs: dict[str, QueueConfig] = {}
+        self.observer = observer or Observer()
         self.held = Held()
-        self.acker = Acker(self.conn, self.held)
+        self.acker = Acker(self.conn, self.held, self.observer)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
         self.heartbeat = Heartbeat(self.conn, self.worker_id, self.describe, self.held,
-                                   self.lease_ms, heartbeat_seconds)
+                                   self.lease_ms, heartbeat_seconds, self.observer)
         self.started_at = time.time()
         self._running = 0
         self._cond = threading.Condition()
@@ -195,6 +198,7 @@ class Worker:
                     return
                 self._block(waits, max(0.001, next_refresh - time.monotonic()))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self.observer.redis_error("dispatch")
                 log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -230,6 +234,7 @@ class Worker:
             elif kind == EMPTY:
                 waits[keys.stream] = reply[1].decode()
             elif kind == CAPPED:
+                self.observer.denied(name)
                 waits[keys.events] = reply[1].decode()
                 idle = False
             # GONE: the queue was removed; the next refresh drops it.
@@ -241,9 +246,10 @@ class Worker:
         default_ttl = self.configs[queue].result_ttl if queue in self.configs else 86_400
         runnable, others = [], []
         for i, (entry, job_id) in enumerate(zip(entries, job_ids)):
-            status, fn, payload, attempts, timeout, ttl = reply[i * 6 : i * 6 + 6]
+            status, fn, payload, attempts, timeout, ttl, enqueued = reply[i * 7 : i * 7 + 7]
             job = Claimed(queue, entry, job_id, fn.decode(), payload, int(attempts or 0),
-                          float(timeout) if timeout else None, int(ttl) if ttl else default_ttl)
+                          float(timeout) if timeout else None, int(ttl) if ttl else default_ttl,
+                          int(enqueued) / 1000 if enqueued else None)
             if status == b"run":
                 runnable.append(job)
             elif status == b"missing":
@@ -254,6 +260,7 @@ class Worker:
         self.held.add(o.claimed for o in others)
         with self._cond:
             self._running += len(runnable)
+        self.observer.claimed(queue, runnable)
         for job in runnable:
             self.executor.submit(job)
         for outcome in others:
@@ -273,6 +280,7 @@ class Worker:
         return run_job(job, self.functions)
 
     def _done(self, outcome: Outcome) -> None:
+        self.observer.finished(outcome, time.monotonic() - outcome.claimed.started)
         self.acker.put(outcome)
         with self._cond:
             self._running -= 1

@@ -1,0 +1,28 @@
+"""Hooks a worker calls as jobs move; the base class does nothing.
+
+Metrics (and tests) subclass Observer; the worker never depends on what they do.
+Every hook is called on the hot path: keep implementations cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .execution import Claimed, Outcome
+
+
+class Observer:
+    def claimed(self, queue: str, jobs: Sequence[Claimed]) -> None:
+        """Jobs were claimed with their leases and are about to run."""
+
+    def denied(self, queue: str) -> None:
+        """A claim found the queue's concurrency limit reached."""
+
+    def finished(self, outcome: Outcome, seconds: float) -> None:
+        """A job finished running (before its outcome is stored)."""
+
+    def redis_error(self, where: str) -> None:
+        """A Redis call failed in ``where`` (dispatch, ack, heartbeat)."""
+
+    def heartbeat(self) -> None:
+        """A heartbeat was written."""
