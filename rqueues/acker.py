@@ -29,7 +29,7 @@ class Acker:
         self._conn = conn
         self._observer = observer
         self._held = held
-        self._todo: "queue.SimpleQueue[Outcome | None]" = queue.SimpleQueue()
+        self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
         self._give_up = threading.Event()
 
@@ -92,7 +92,7 @@ class Acker:
             rows = [(o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl) for o in items]
             scripts.complete(self._conn.keys.queue(name), rows, client=pipe)
         for name, items in dead.items():
-            rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
-            scripts.deadletter(self._conn.keys.queue(name), rows, client=pipe)
+            dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
+            scripts.deadletter(self._conn.keys.queue(name), dead_rows, client=pipe)
         pipe.execute()
         self._held.remove(o.claimed for o in batch)

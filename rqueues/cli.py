@@ -7,7 +7,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -22,8 +23,17 @@ from .worker import Worker
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-JOB_COLUMNS = ("id", "queue", "function", "state", "attempts", "enqueued_at", "started_at",
-               "finished_at", "worker")
+JOB_COLUMNS = (
+    "id",
+    "queue",
+    "function",
+    "state",
+    "attempts",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "worker",
+)
 QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
 
@@ -31,8 +41,12 @@ WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency
 def with_connection(fn: F) -> F:
     """Adds --redis-url and --prefix and passes a Connection; turns rqueues errors into messages."""
 
-    @click.option("--redis-url", envvar=URL_ENV, default=None,
-                  help=f"Redis URL (default ${URL_ENV}, else redis://localhost:6379/0).")
+    @click.option(
+        "--redis-url",
+        envvar=URL_ENV,
+        default=None,
+        help=f"Redis URL (default ${URL_ENV}, else redis://localhost:6379/0).",
+    )
     @click.option("--prefix", default="rqueues", show_default=True, help="Key prefix.")
     @functools.wraps(fn)
     def wrapper(redis_url: str | None, prefix: str, **kwargs: Any) -> Any:
@@ -52,18 +66,30 @@ def main() -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--concurrency", "-c", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Most jobs of this queue running at once, over all workers (0 = unlimited).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Most jobs of this queue running at once, over all workers (0 = unlimited).",
+)
 @click.option("--tags", "-t", multiple=True, help="Tag pattern (regex) a worker must match; repeatable.")
-@click.option("--result-ttl", type=click.IntRange(min=1), default=86_400, show_default=True,
-              help="Seconds a finished job's record and result are kept.")
+@click.option(
+    "--result-ttl",
+    type=click.IntRange(min=1),
+    default=86_400,
+    show_default=True,
+    help="Seconds a finished job's record and result are kept.",
+)
 @with_connection
 def declare(conn: Connection, name: str, concurrency: int, tags: tuple[str, ...], result_ttl: int) -> None:
     """Create a queue or replace its settings; running workers pick them up at once."""
     config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl)
     limit = config.concurrency or "unlimited"
-    click.echo(f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'} "
-               f"(version {config.version})")
+    click.echo(
+        f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'} (version {config.version})"
+    )
 
 
 @main.command()
@@ -103,21 +129,42 @@ def workers(conn: Connection, as_json: bool) -> None:
 @main.command()
 @click.option("--queues", "-q", default=None, help="Comma-separated queues (default: every matching queue).")
 @click.option("--tags", "-t", multiple=True, help="Worker tag, e.g. has=gpu; repeatable or comma-separated.")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Job slots (threads) in this worker.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Job slots (threads) in this worker.",
+)
 @click.option("--import", "imports", multiple=True, help="Module whose functions jobs may run; repeatable.")
 @click.option("--burst", is_flag=True, help="Exit once no job is left.")
 @click.option("--worker-id", default=None, help="Worker id (default host.pid.random).")
 @click.option("--log-level", default="INFO", show_default=True)
 @with_connection
-def worker(conn: Connection, queues: str | None, tags: tuple[str, ...], concurrency: int,
-           imports: tuple[str, ...], burst: bool, worker_id: str | None, log_level: str) -> None:
+def worker(
+    conn: Connection,
+    queues: str | None,
+    tags: tuple[str, ...],
+    concurrency: int,
+    imports: tuple[str, ...],
+    burst: bool,
+    worker_id: str | None,
+    log_level: str,
+) -> None:
     """Run a worker until SIGTERM/Ctrl-C (running jobs finish first)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.path.insert(0, os.getcwd())  # so --import finds the project's own modules
     names = [q for q in (queues or "").split(",") if q.strip()] or None
-    Worker(conn, queues=names, tags=parse_tags(tags), concurrency=concurrency, imports=imports,
-           burst=burst, worker_id=worker_id).run()
+    Worker(
+        conn,
+        queues=names,
+        tags=parse_tags(tags),
+        concurrency=concurrency,
+        imports=imports,
+        burst=burst,
+        worker_id=worker_id,
+    ).run()
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -126,10 +173,17 @@ def worker(conn: Connection, queues: str | None, tags: tuple[str, ...], concurre
 @click.option("--job-id", default=None, help="Use this job id instead of a generated one.")
 @click.option("--job-timeout", type=float, default=None, help="Seconds the job may run.")
 @click.option("--result-ttl", type=click.IntRange(min=1), default=None, help="Seconds to keep the result.")
-@click.option("--wait", "wait", type=float, default=None, help="Wait up to this many seconds and print the result.")
+@click.option("--wait", "wait", type=float, default=None, help="Wait this many seconds and print the result.")
 @with_connection
-def enqueue(conn: Connection, queue: str, function: str, job_id: str | None,
-            job_timeout: float | None, result_ttl: int | None, wait: float | None) -> None:
+def enqueue(
+    conn: Connection,
+    queue: str,
+    function: str,
+    job_id: str | None,
+    job_timeout: float | None,
+    result_ttl: int | None,
+    wait: float | None,
+) -> None:
     """Enqueue FUNCTION (module:name) with ARGS; `--name value` becomes a keyword argument.
 
     Each value is parsed as JSON when it parses, else taken as a string.
@@ -178,7 +232,9 @@ def _value(text: str) -> Any:
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_connection
-def jobs(conn: Connection, queue_names: tuple[str, ...], state: str | None, limit: int, as_json: bool) -> None:
+def jobs(
+    conn: Connection, queue_names: tuple[str, ...], state: str | None, limit: int, as_json: bool
+) -> None:
     """List jobs, newest first (like `guild runs --running`)."""
     records = list_jobs(conn, queue_names or None, state, limit)
     emit([r.to_json() for r in records], JOB_COLUMNS, as_json)
@@ -194,7 +250,7 @@ def job(conn: Connection, job_id: str, queue: str | None, as_json: bool) -> None
     rec = Job.fetch(job_id, conn, queue).record()
     data = rec.to_json()
     call = rec.call()
-    data["args"], data["kwargs"] = (call if call else (None, None))
+    data["args"], data["kwargs"] = call if call else (None, None)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return

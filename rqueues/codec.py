@@ -13,7 +13,8 @@ PAYLOAD_VERSION = 1
 
 
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    blob: bytes = msgpack.packb(value, use_bin_type=True)
+    return blob
 
 
 def unpack(blob: bytes) -> Any:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .errors import ConfigurationError
 from .routing import check_patterns
@@ -35,7 +35,7 @@ class QueueConfig:
         }
 
     @classmethod
-    def from_hash(cls, name: str, raw: Mapping[bytes, bytes]) -> "QueueConfig":
+    def from_hash(cls, name: str, raw: Mapping[bytes, bytes]) -> QueueConfig:
         get = {k.decode(): v.decode() for k, v in raw.items()}
         return cls(
             name=name,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -23,13 +24,13 @@ URL_ENV = "RQUEUES_REDIS_URL"
 class Connection:
     """A Redis client plus the key names and scripts of one rqueues prefix."""
 
-    def __init__(self, client: "redis.Redis[bytes]", url: str = "", prefix: str = "rqueues") -> None:
-        self.redis = client
+    def __init__(self, client: redis.Redis, url: str = "", prefix: str = "rqueues") -> None:
+        self.redis: Any = client  # redis-py's reply types are unions too wide to be useful
         self.url = url
         self.keys = Keyspace(prefix)
         self.scripts = Scripts(client)
 
-    def queue(self, name: str) -> "Queue":
+    def queue(self, name: str) -> Queue:
         from .queue import Queue
 
         return Queue(name, connection=self)
@@ -65,13 +66,15 @@ def connect(url: str | None = None, *, prefix: str = "rqueues") -> Connection:
     return Connection(client, url, prefix)
 
 
-def as_connection(connection: "Connection | redis.Redis[bytes] | str | None") -> Connection:
+def as_connection(connection: Connection | redis.Redis | str | None) -> Connection:
     """Accept a Connection, a redis-py client, a URL or None (the default URL)."""
     if isinstance(connection, Connection):
         return connection
     if isinstance(connection, redis.Redis):
         kwargs = connection.connection_pool.connection_kwargs
-        return Connection(connection, f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}")
+        return Connection(
+            connection, f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+        )
     return connect(connection)
 
 

@@ -52,8 +52,14 @@ def free_port() -> int:
 class EmbeddedServer:
     """A redis-server process on a free loopback port, stopped with stop()."""
 
-    def __init__(self, binary: str | None = None, port: int | None = None, appendonly: bool = False,
-                 directory: str | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        binary: str | None = None,
+        port: int | None = None,
+        appendonly: bool = False,
+        directory: str | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
         self.binary = binary or find_server_binary()
         self.port = port or free_port()
         self.appendonly = appendonly
@@ -66,15 +72,28 @@ class EmbeddedServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedServer":
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--dir", self.directory, "--maxmemory-policy", "noeviction",
-                "--appendonly", "yes" if self.appendonly else "no"]
+    def start(self, timeout: float = 10.0) -> EmbeddedServer:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            self.directory,
+            "--maxmemory-policy",
+            "noeviction",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+        ]
         if self.appendonly:
             args += ["--appendfsync", "everysec"]
         log = open(Path(self.directory) / "server.log", "ab")
-        self.process = subprocess.Popen(args + self.extra, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args + self.extra, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         log.close()
         self._wait_ready(timeout)
         return self
@@ -86,7 +105,9 @@ class EmbeddedServer:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
                     raise ConfigurationError(
-                        f"{self.binary} exited with {self.process.returncode}; see {self.directory}/server.log")
+                        f"{self.binary} exited with {self.process.returncode}; "
+                        f"see {self.directory}/server.log"
+                    )
                 try:
                     client.ping()
                     return
@@ -116,7 +137,7 @@ class EmbeddedServer:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "EmbeddedServer":
+    def __enter__(self) -> EmbeddedServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

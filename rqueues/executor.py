@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from .execution import Claimed, Outcome
 
@@ -12,15 +12,15 @@ from .execution import Claimed, Outcome
 class ThreadExecutor:
     """Runs jobs on ``slots`` threads and reports each outcome through ``on_done``."""
 
-    def __init__(self, slots: int, run: Callable[[Claimed], Outcome],
-                 on_done: Callable[[Outcome], None]) -> None:
+    def __init__(
+        self, slots: int, run: Callable[[Claimed], Outcome], on_done: Callable[[Outcome], None]
+    ) -> None:
         self.slots = slots
         self._run = run
         self._on_done = on_done
-        self._todo: "queue.SimpleQueue[Claimed | None]" = queue.SimpleQueue()
+        self._todo: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._slot, name=f"rqueues-slot-{i}", daemon=True)
-            for i in range(slots)
+            threading.Thread(target=self._slot, name=f"rqueues-slot-{i}", daemon=True) for i in range(slots)
         ]
 
     def start(self) -> None:

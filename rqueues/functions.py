@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .errors import ConfigurationError, UnknownFunction
 
 _NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
-def function_name(fn: "Callable[..., Any] | str") -> str:
+def function_name(fn: Callable[..., Any] | str) -> str:
     """The "module:qualname" a worker resolves; refuses what a worker could not find."""
     if isinstance(fn, str):
         if not _NAME.match(fn):
@@ -72,5 +73,6 @@ class FunctionRegistry:
                 raise UnknownFunction(f"module {module_name!r} has no function {qualname!r}")
         if not callable(target):
             raise UnknownFunction(f"{name!r} is not callable")
-        self._cache[name] = target
-        return target
+        fn: Callable[..., Any] = target
+        self._cache[name] = fn
+        return fn

@@ -11,7 +11,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -23,8 +24,16 @@ log = logging.getLogger("rqueues.worker")
 
 
 class Heartbeat:
-    def __init__(self, conn: Connection, worker_id: str, describe: Callable[[], dict[str, Any]],
-                 held: Held, lease_ms: int, interval: float, observer: Observer) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        worker_id: str,
+        describe: Callable[[], dict[str, Any]],
+        held: Held,
+        lease_ms: int,
+        interval: float,
+        observer: Observer,
+    ) -> None:
         self._conn = conn
         self._observer = observer
         self.worker_id = worker_id
@@ -60,8 +69,9 @@ class Heartbeat:
                 if job.timeout is not None and now - job.started > job.timeout:
                     job.cancel.set()
         keys = self._conn.keys
-        info = {k: v if isinstance(v, (str, int, float)) else json.dumps(v)
-                for k, v in self._describe().items()}
+        info = {
+            k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in self._describe().items()
+        }
         pipe = self._conn.redis.pipeline(transaction=False)
         pipe.zadd(keys.workers, {self.worker_id: int(time.time() * 1000)})
         pipe.hset(keys.worker(self.worker_id), mapping=info)
@@ -74,8 +84,12 @@ class Heartbeat:
             # A lease missing because its job was acknowledged meanwhile is fine.
             lost = [x for x in lost if self._held.find(x.decode()) is not None]
             if lost:
-                log.warning("leases of %d job(s) in queue %r had expired before renewal: %s",
-                            len(lost), name, ", ".join(x.decode() for x in lost))
+                log.warning(
+                    "leases of %d job(s) in queue %r had expired before renewal: %s",
+                    len(lost),
+                    name,
+                    ", ".join(x.decode() for x in lost),
+                )
 
     def deregister(self) -> None:
         keys = self._conn.keys

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .connection import Connection
+from .errors import ConfigurationError
 from .job import STATES, JobRecord, iso
 from .keys import GROUP
-from .errors import ConfigurationError
 
 _SCAN_COUNT = 1000
 
 
-def list_jobs(conn: Connection, queues: Iterable[str] | None = None, state: str | None = None,
-              limit: int = 100) -> list[JobRecord]:
+def list_jobs(
+    conn: Connection, queues: Iterable[str] | None = None, state: str | None = None, limit: int = 100
+) -> list[JobRecord]:
     """Jobs of the given queues (default: all declared), newest first.
 
     Running jobs come from the leases, queued ones from the stream after the
@@ -50,7 +52,7 @@ def _candidate_ids(conn: Connection, queue: str, state: str | None, limit: int) 
     prefix = keys.job_prefix
     while True:
         cursor, found = r.scan(cursor, match=prefix + "*", count=_SCAN_COUNT)
-        ids.extend(k.decode()[len(prefix):] for k in found)
+        ids.extend(k.decode()[len(prefix) :] for k in found)
         if cursor == 0 or (state is None and len(ids) >= limit):
             return ids
 
@@ -72,8 +74,12 @@ class WorkerInfo:
     info: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "last_heartbeat": iso(self.last_heartbeat),
-                "age_seconds": round(time.time() - self.last_heartbeat, 3), **self.info}
+        return {
+            "id": self.id,
+            "last_heartbeat": iso(self.last_heartbeat),
+            "age_seconds": round(time.time() - self.last_heartbeat, 3),
+            **self.info,
+        }
 
 
 def list_workers(conn: Connection) -> list[WorkerInfo]:

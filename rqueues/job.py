@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from .codec import decode_call, decode_error, unpack
 from .connection import Connection, as_connection
@@ -43,7 +44,7 @@ class JobRecord:
     reason: str | None = None
 
     @classmethod
-    def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> "JobRecord":
+    def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
         def text(field: str) -> str | None:
             v = raw.get(field.encode())
             return v.decode() if v is not None else None
@@ -125,7 +126,7 @@ class Job:
         return hash((self.id, self.queue))
 
     @classmethod
-    def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> "Job":
+    def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> Job:
         """Find a job by id, in ``queue`` or else in any declared queue."""
         conn = as_connection(connection)
         names = [queue] if queue else conn.declared_queues()

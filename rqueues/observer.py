@@ -6,7 +6,7 @@ Every hook is called on the hot path: keep implementations cheap.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .execution import Claimed, Outcome
 

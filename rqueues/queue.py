@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import redis
 
@@ -113,8 +114,9 @@ class Queue:
         """Enqueue ``fn(*args, **kwargs)``; ``fn`` is a module-level function or 'module:name'."""
         return self.enqueue_many([(fn, args, kwargs)])[0]
 
-    def options(self, *, job_id: str | None = None, timeout: float | None = None,
-                result_ttl: int | None = None) -> "BoundQueue":
+    def options(
+        self, *, job_id: str | None = None, timeout: float | None = None, result_ttl: int | None = None
+    ) -> BoundQueue:
         """``q.options(job_id="x", timeout=60).enqueue(fn, ...)``."""
         return BoundQueue(self, JobOptions(job_id=job_id, timeout=timeout, result_ttl=result_ttl))
 
@@ -203,8 +205,11 @@ def queue_infos(conn: Connection, names: Sequence[str]) -> list[QueueInfo]:
             raise QueueNotDeclared(name)
         config = QueueConfig.from_hash(name, raw)
         npending = pending["pending"] if isinstance(pending, dict) else 0
-        lag = next((g.get("lag") for g in groups if g["name"] == GROUP.encode()), None) \
-            if isinstance(groups, list) else None
+        lag = (
+            next((g.get("lag") for g in groups if g["name"] == GROUP.encode()), None)
+            if isinstance(groups, list)
+            else None
+        )
         waiting = lag if isinstance(lag, int) else max(0, length - npending)
         infos.append(QueueInfo(name, config.concurrency, config.tags, running, waiting, npending, dead))
     return infos

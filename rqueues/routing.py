@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import re
 import socket
-from typing import Iterable
+from collections.abc import Iterable
 
 from .errors import ConfigurationError
 

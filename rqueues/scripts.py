@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any, Sequence
+from typing import Any
 
 import redis
 
@@ -19,7 +20,7 @@ def _source(name: str) -> str:
 class Scripts:
     """register_script reloads a script after a restart or failover empties the cache."""
 
-    def __init__(self, client: "redis.Redis[bytes]") -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self._scripts = {name: client.register_script(_source(name)) for name in _NAMES}
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any) -> Any:

@@ -13,7 +13,8 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import redis
 
@@ -33,6 +34,7 @@ from .routing import automatic_tags, matches
 log = logging.getLogger("rqueues.worker")
 
 CLAIMED, EMPTY, CAPPED, GONE = 0, 1, 2, 3
+MISSING_RECORD = "job record missing (expired or deleted before it ran)"
 
 
 def default_worker_id() -> str:
@@ -77,8 +79,15 @@ class Worker:
         self.held = Held()
         self.acker = Acker(self.conn, self.held, self.observer)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
-        self.heartbeat = Heartbeat(self.conn, self.worker_id, self.describe, self.held,
-                                   self.lease_ms, heartbeat_seconds, self.observer)
+        self.heartbeat = Heartbeat(
+            self.conn,
+            self.worker_id,
+            self.describe,
+            self.held,
+            self.lease_ms,
+            heartbeat_seconds,
+            self.observer,
+        )
         self.started_at = time.time()
         self._running = 0
         self._cond = threading.Condition()
@@ -99,8 +108,13 @@ class Worker:
             self.heartbeat.start()
         self.acker.start()
         self.executor.start()
-        log.info("worker %s started: concurrency %d, tags %s, queues %s", self.worker_id,
-                 self.concurrency, sorted(self.own_tags) or "none", self.queues or "none yet")
+        log.info(
+            "worker %s started: concurrency %d, tags %s, queues %s",
+            self.worker_id,
+            self.concurrency,
+            sorted(self.own_tags) or "none",
+            self.queues or "none yet",
+        )
         try:
             self._loop()
         finally:
@@ -219,7 +233,7 @@ class Worker:
         waits: dict[str, str] = {}
         idle = True
         claimed = 0
-        names = self.queues[self._rotate:] + self.queues[: self._rotate]
+        names = self.queues[self._rotate :] + self.queues[: self._rotate]
         self._rotate = (self._rotate + 1) % max(1, len(self.queues))
         for name in names:
             if free - claimed <= 0:
@@ -229,8 +243,9 @@ class Worker:
             kind = reply[0]
             if kind == CLAIMED:
                 pairs = reply[2:]
-                claimed += self._start(name, [e.decode() for e in pairs[0::2]],
-                                       [j.decode() for j in pairs[1::2]])
+                claimed += self._start(
+                    name, [e.decode() for e in pairs[0::2]], [j.decode() for j in pairs[1::2]]
+                )
             elif kind == EMPTY:
                 waits[keys.stream] = reply[1].decode()
             elif kind == CAPPED:
@@ -247,13 +262,21 @@ class Worker:
         runnable, others = [], []
         for i, (entry, job_id) in enumerate(zip(entries, job_ids)):
             status, fn, payload, attempts, timeout, ttl, enqueued = reply[i * 7 : i * 7 + 7]
-            job = Claimed(queue, entry, job_id, fn.decode(), payload, int(attempts or 0),
-                          float(timeout) if timeout else None, int(ttl) if ttl else default_ttl,
-                          int(enqueued) / 1000 if enqueued else None)
+            job = Claimed(
+                queue,
+                entry,
+                job_id,
+                fn.decode(),
+                payload,
+                int(attempts or 0),
+                float(timeout) if timeout else None,
+                int(ttl) if ttl else default_ttl,
+                int(enqueued) / 1000 if enqueued else None,
+            )
             if status == b"run":
                 runnable.append(job)
             elif status == b"missing":
-                others.append(Outcome(job, "dead", reason="job record missing (expired or deleted before it ran)"))
+                others.append(Outcome(job, "dead", reason=MISSING_RECORD))
             else:  # a tombstone: cancelled while waiting
                 others.append(Outcome(job, ""))
         self.held.add(runnable)

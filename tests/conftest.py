@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(TESTS))  # so workers can --import tasks
 def redis_server() -> Iterator[EmbeddedServer]:
     try:
         server = EmbeddedServer().start()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no Redis server available: {exc}")
@@ -49,7 +49,7 @@ class RunningWorker:
         self.worker = worker
         self.thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
 
-    def start(self) -> "RunningWorker":
+    def start(self) -> RunningWorker:
         self.thread.start()
         return self
 
