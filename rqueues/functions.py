@@ -6,7 +6,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from .errors import ConfigurationError, UnknownFunction
 
@@ -73,6 +73,6 @@ class FunctionRegistry:
                 raise UnknownFunction(f"module {module_name!r} has no function {qualname!r}")
         if not callable(target):
             raise UnknownFunction(f"{name!r} is not callable")
-        fn: Callable[..., Any] = target
+        fn = cast("Callable[..., Any]", target)
         self._cache[name] = fn
         return fn
