@@ -18,7 +18,9 @@ from .errors import (
     WaitTimeout,
 )
 from .job import Job, JobRecord
-from .queue import JobOptions, Queue, QueueInfo
+from .options import JobOptions
+from .queue import Queue, QueueInfo
+from .retry import RetryPolicy
 from .worker import Worker
 
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ __all__ = [
     "QueueInfo",
     "QueueNotDeclared",
     "RedisUnavailable",
+    "RetryPolicy",
     "RqueuesError",
     "SerializationError",
     "UnknownFunction",

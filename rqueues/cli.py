@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from .connection import URL_ENV, Connection, connect
+from .cli_observe import COMMANDS as OBSERVE_COMMANDS
+from .cli_recovery import COMMANDS
+from .clikit import with_connection
+from .connection import Connection
 from .errors import RqueuesError
 from .inspect import list_jobs, list_workers
 from .job import STATES, Job, outcome
+from .options import JobOptions
 from .output import emit
-from .queue import JobOptions, Queue, queue_infos
+from .queue import Queue, queue_infos
+from .retry import RetryPolicy
 from .routing import parse_tags
 from .worker import Worker
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 JOB_COLUMNS = (
     "id",
@@ -36,26 +37,6 @@ JOB_COLUMNS = (
 )
 QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
-
-
-def with_connection(fn: F) -> F:
-    """Adds --redis-url and --prefix and passes a Connection; turns rqueues errors into messages."""
-
-    @click.option(
-        "--redis-url",
-        envvar=URL_ENV,
-        default=None,
-        help=f"Redis URL (default ${URL_ENV}, else redis://localhost:6379/0).",
-    )
-    @click.option("--prefix", default="rqueues", show_default=True, help="Key prefix.")
-    @functools.wraps(fn)
-    def wrapper(redis_url: str | None, prefix: str, **kwargs: Any) -> Any:
-        try:
-            return fn(connect(redis_url, prefix=prefix), **kwargs)
-        except RqueuesError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -82,10 +63,56 @@ def main() -> None:
     show_default=True,
     help="Seconds a finished job's record and result are kept.",
 )
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Attempts after a failure before the job is failed.",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds before the first retry; doubles each retry (with jitter).",
+)
+@click.option(
+    "--backoff-max",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Longest wait between retries, in seconds.",
+)
+@click.option(
+    "--retry-on", multiple=True, help="Retry only these exception types (name or dotted name); repeatable."
+)
+@click.option(
+    "--max-reclaims",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Times a job may be taken back from dead workers before it is dead-lettered.",
+)
 @with_connection
-def declare(conn: Connection, name: str, concurrency: int, tags: tuple[str, ...], result_ttl: int) -> None:
-    """Create a queue or replace its settings; running workers pick them up at once."""
-    config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl)
+def declare(
+    conn: Connection,
+    name: str,
+    concurrency: int,
+    tags: tuple[str, ...],
+    result_ttl: int,
+    retries: int,
+    backoff: float,
+    backoff_max: float,
+    retry_on: tuple[str, ...],
+    max_reclaims: int,
+) -> None:
+    """Create a queue or replace its settings; running workers pick them up at once.
+
+    The declaration is the whole configuration: an option left out takes its default.
+    """
+    retry = RetryPolicy(retries, backoff, max(backoff, backoff_max), tuple(parse_tags(retry_on)))
+    config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims)
     limit = config.concurrency or "unlimited"
     click.echo(
         f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'} (version {config.version})"
@@ -105,17 +132,25 @@ def queues(conn: Connection, as_json: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--sample",
+    "sample_seconds",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds over which rates and the p95 wait are measured (0: none).",
+)
 @with_connection
-def info(conn: Connection, as_json: bool) -> None:
-    """Queues (limits, in use, waiting) and live workers."""
-    qs = [i.to_json() for i in queue_infos(conn, conn.declared_queues())]
-    ws = [w.to_json() for w in list_workers(conn)]
+def info(conn: Connection, as_json: bool, sample_seconds: float) -> None:
+    """What `rqueues top` shows, once: queues (limit, in use, waiting, rates, p95 wait) and workers."""
+    from .top import info_json, render, sample
+
+    with conn.guard():
+        snap, rates, functions = sample(conn, sample_seconds)
     if as_json:
-        click.echo(json.dumps({"queues": qs, "workers": ws}, indent=2))
+        click.echo(json.dumps(info_json(snap, rates, functions), indent=2))
         return
-    emit(qs, QUEUE_COLUMNS, False)
-    click.echo()
-    emit(ws, WORKER_COLUMNS, False)
+    click.echo(render(snap, rates, functions))
 
 
 @main.command()
@@ -140,6 +175,23 @@ def workers(conn: Connection, as_json: bool) -> None:
 @click.option("--import", "imports", multiple=True, help="Module whose functions jobs may run; repeatable.")
 @click.option("--burst", is_flag=True, help="Exit once no job is left.")
 @click.option("--worker-id", default=None, help="Worker id (default host.pid.random).")
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, seconds running jobs may finish before they are handed back.",
+)
+@click.option(
+    "--dead-after",
+    type=click.FloatRange(min=0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker counts as dead.",
+)
+@click.option("--no-reaper", is_flag=True, help="Do not reap dead workers' jobs from this worker.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus /metrics on this port.")
+@click.option("--metrics-addr", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
 @click.option("--log-level", default="INFO", show_default=True)
 @with_connection
 def worker(
@@ -150,21 +202,34 @@ def worker(
     imports: tuple[str, ...],
     burst: bool,
     worker_id: str | None,
+    shutdown_timeout: float,
+    dead_after: float,
+    no_reaper: bool,
+    metrics_port: int | None,
+    metrics_addr: str,
     log_level: str,
 ) -> None:
     """Run a worker until SIGTERM/Ctrl-C (running jobs finish first)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.path.insert(0, os.getcwd())  # so --import finds the project's own modules
     names = [q for q in (queues or "").split(",") if q.strip()] or None
-    Worker(
+    from .metrics import WorkerMetrics, run_instrumented  # prometheus_client only where needed
+
+    metrics = WorkerMetrics()
+    w = Worker(
         conn,
+        observer=metrics,
         queues=names,
         tags=parse_tags(tags),
         concurrency=concurrency,
         imports=imports,
         burst=burst,
         worker_id=worker_id,
-    ).run()
+        shutdown_timeout=shutdown_timeout,
+        dead_after=dead_after,
+        reaper=not no_reaper,
+    )
+    run_instrumented(w, metrics, metrics_port, metrics_addr)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -285,6 +350,54 @@ def wait(conn: Connection, job_id: str, queue: str | None, timeout: float | None
     handle = Job.fetch(job_id, conn, queue)
     handle.wait(timeout)
     click.echo(json.dumps(outcome(handle.record()), default=str))
+
+
+@main.command()
+@click.option(
+    "--jobs", "-n", type=click.IntRange(1, 1000), default=40, show_default=True, help="Jobs to enqueue."
+)
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(2, 16),
+    default=4,
+    show_default=True,
+    help="Worker processes; every other one carries has=gpu.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Job slots per worker.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the job durations.")
+@click.option(
+    "--live/--no-live", default=None, help="Redraw progress in place (default: when stdout is a terminal)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the jobs before giving up.",
+)
+def quickstart(
+    jobs: int, workers: int, concurrency: int, seed: int | None, live: bool | None, timeout: float
+) -> None:
+    """Start a private server, capped and tag-routed queues and worker processes; watch jobs flow."""
+    from .quickstart import QuickstartOptions, run  # only this command needs it
+
+    try:
+        status = run(QuickstartOptions(jobs, workers, concurrency, seed, live, timeout))
+    except RqueuesError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.get_current_context().exit(status)
+
+
+for _command in [*COMMANDS, *OBSERVE_COMMANDS]:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

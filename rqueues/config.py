@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigurationError
+from .retry import RetryPolicy
 from .routing import check_patterns
 
 DEFAULT_RESULT_TTL = 86_400
+DEFAULT_MAX_RECLAIMS = 3
 
 
 @dataclass(frozen=True)
@@ -20,18 +22,26 @@ class QueueConfig:
     concurrency: int = 0
     tags: tuple[str, ...] = field(default_factory=tuple)
     result_ttl: int = DEFAULT_RESULT_TTL
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_reclaims: int = DEFAULT_MAX_RECLAIMS
     version: int = 0
 
     def __post_init__(self) -> None:
         _check_int("concurrency", self.concurrency, minimum=0)
         _check_int("result_ttl", self.result_ttl, minimum=1)
+        _check_int("max_reclaims", self.max_reclaims, minimum=0)
         object.__setattr__(self, "tags", check_patterns(self.tags))
 
-    def to_hash(self) -> dict[str, str | int]:
+    def to_hash(self) -> dict[str, str | int | float]:
         return {
             "concurrency": self.concurrency,
             "tags": json.dumps(list(self.tags)),
             "result_ttl": self.result_ttl,
+            "retries": self.retry.retries,
+            "backoff": self.retry.backoff,
+            "backoff_max": self.retry.backoff_max,
+            "retry_on": json.dumps(list(self.retry.retry_on)),
+            "max_reclaims": self.max_reclaims,
         }
 
     @classmethod
@@ -42,6 +52,13 @@ class QueueConfig:
             concurrency=int(get.get("concurrency", 0)),
             tags=tuple(json.loads(get.get("tags", "[]"))),
             result_ttl=int(get.get("result_ttl", DEFAULT_RESULT_TTL)),
+            retry=RetryPolicy(
+                retries=int(get.get("retries", 0)),
+                backoff=float(get.get("backoff", 1.0)),
+                backoff_max=float(get.get("backoff_max", 300.0)),
+                retry_on=tuple(json.loads(get.get("retry_on", "[]"))),
+            ),
+            max_reclaims=int(get.get("max_reclaims", DEFAULT_MAX_RECLAIMS)),
             version=int(get.get("version", 0)),
         )
 

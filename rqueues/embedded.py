@@ -27,7 +27,10 @@ def find_server_binary() -> str:
     """Path of a redis-server compatible binary; raises ConfigurationError naming the fixes."""
     explicit = os.environ.get(SERVER_ENV)
     if explicit:
-        return explicit
+        found = shutil.which(explicit)
+        if not found:
+            raise ConfigurationError(f"${SERVER_ENV}={explicit!r} is not an executable server binary")
+        return found
     for name in ("redis-server", "valkey-server"):
         found = shutil.which(name)
         if found:
@@ -59,6 +62,7 @@ class EmbeddedServer:
         appendonly: bool = False,
         directory: str | None = None,
         extra: list[str] | None = None,
+        new_session: bool = False,
     ) -> None:
         self.binary = binary or find_server_binary()
         self.port = port or free_port()
@@ -66,6 +70,9 @@ class EmbeddedServer:
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="rqueues-redis-")
         self.directory = directory or (self._tmp.name if self._tmp else ".")
         self.extra = extra or []
+        # In its own session the server does not get the terminal's Ctrl-C, so its
+        # owner can stop the workers first and the server last.
+        self.new_session = new_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,7 +99,11 @@ class EmbeddedServer:
             args += ["--appendfsync", "everysec"]
         log = open(Path(self.directory) / "server.log", "ab")
         self.process = subprocess.Popen(
-            args + self.extra, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            args + self.extra,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=self.new_session,
         )
         log.close()
         self._wait_ready(timeout)
@@ -104,9 +115,12 @@ class EmbeddedServer:
         try:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
+                    # Quote the log: a temporary directory is gone once the caller cleans up.
+                    log = Path(self.directory) / "server.log"
+                    tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
                     raise ConfigurationError(
-                        f"{self.binary} exited with {self.process.returncode}; "
-                        f"see {self.directory}/server.log"
+                        f"{self.binary} exited with {self.process.returncode}; its log ends with:\n"
+                        + "\n".join(tail)
                     )
                 try:
                     client.ping()

@@ -6,11 +6,13 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 from .codec import decode_call, encode_error, encode_result
 from .context import JobContext, _set_current
 from .errors import JobTimeout, SerializationError
 from .functions import FunctionRegistry
+from .retry import exception_names
 
 
 @dataclass
@@ -23,11 +25,18 @@ class Claimed:
     function: str
     payload: bytes
     attempts: int
-    timeout: float | None
+    options: dict[str, Any]
     result_ttl: int
     enqueued_at: float | None = None  # epoch seconds, from the record
     started: float = field(default_factory=time.monotonic)
     cancel: threading.Event = field(default_factory=threading.Event)
+    stop_requested: bool = False  # `rqueues stop`: the outcome is 'cancelled'
+    done: bool = False  # finished running; its outcome is on the way to Redis
+
+    @property
+    def timeout(self) -> float | None:
+        value = self.options.get("timeout")
+        return float(value) if value else None
 
 
 @dataclass
@@ -35,13 +44,16 @@ class Outcome:
     """What to store for a finished job.
 
     state '' acknowledges without touching the record (a consumed tombstone);
-    state 'dead' sends the entry to the dead letters with ``reason``.
+    'dead' sends the entry to the dead letters with ``reason``; 'retry' schedules
+    another attempt after ``delay_ms``.
     """
 
     claimed: Claimed
     state: str
     blob: bytes = b""
     reason: str = ""
+    exception_names: tuple[str, ...] = ()
+    delay_ms: int = 0
 
 
 def run_job(job: Claimed, functions: FunctionRegistry) -> Outcome:
@@ -60,7 +72,7 @@ def run_job(job: Claimed, functions: FunctionRegistry) -> Outcome:
             raise JobTimeout(f"job ran {elapsed:.3f}s, past its timeout of {job.timeout:g}s")
         return Outcome(job, "succeeded", encode_result(result))
     except BaseException as exc:  # a job's SystemExit must not take down its slot
-        return Outcome(job, "failed", failure(exc))
+        return Outcome(job, "failed", failure(exc), exception_names=exception_names(exc))
     finally:
         _set_current(None)
 

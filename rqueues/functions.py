@@ -68,6 +68,13 @@ class FunctionRegistry:
             )
         target: Any = module
         for part in qualname.split("."):
+            # Stepping into a module the imported one uses (tasks:os.system) or into a
+            # dunder (fn.__globals__) would reach code no --import allowed.
+            if part.startswith("__") or (target is not module and isinstance(target, ModuleType)):
+                raise UnknownFunction(
+                    f"function {name!r} is not allowed: only names defined in module "
+                    f"{module_name!r} itself may run, not attributes of other modules or dunders"
+                )
             target = getattr(target, part, None)
             if target is None:
                 raise UnknownFunction(f"module {module_name!r} has no function {qualname!r}")

@@ -1,4 +1,4 @@
-"""The worker's heartbeat: registry entry, lease renewal and job deadlines.
+"""The worker's heartbeat: registry entry, lease renewal, stop requests, job deadlines.
 
 It runs on its own thread, which job code running on other threads cannot
 block for long (a job stuck in C code holding the GIL can: such jobs belong on
@@ -12,13 +12,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from .connection import Connection
 from .held import Held
 from .observer import Observer
+
+if TYPE_CHECKING:
+    from .reaper import Health
 
 log = logging.getLogger("rqueues.worker")
 
@@ -33,14 +36,16 @@ class Heartbeat:
         lease_ms: int,
         interval: float,
         observer: Observer,
+        health: Health,
     ) -> None:
         self._conn = conn
-        self._observer = observer
         self.worker_id = worker_id
         self._describe = describe
         self._held = held
         self._lease_ms = lease_ms
         self.interval = interval
+        self._observer = observer
+        self._health = health
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rqueues-heartbeat", daemon=True)
 
@@ -57,17 +62,18 @@ class Heartbeat:
             try:
                 self.beat()
             except redis.RedisError as exc:
+                self._health.failed()
                 self._observer.redis_error("heartbeat")
                 log.warning("heartbeat failed (%s); retrying in %.1fs", exc, self.interval)
 
     def beat(self) -> None:
-        """Register as alive, renew every held lease, flag jobs past their timeout."""
+        """Register as alive, renew held leases, pass on stop requests and timeouts."""
         held = self._held.snapshot()
         now = time.monotonic()
-        for jobs in held.values():
-            for job in jobs:
-                if job.timeout is not None and now - job.started > job.timeout:
-                    job.cancel.set()
+        running = [job for jobs in held.values() for job in jobs if not job.done]
+        for job in running:
+            if job.timeout is not None and now - job.started > job.timeout:
+                job.cancel.set()
         keys = self._conn.keys
         info = {
             k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in self._describe().items()
@@ -78,18 +84,30 @@ class Heartbeat:
         pipe.pexpire(keys.worker(self.worker_id), int(self.interval * 10_000))
         for name, jobs in held.items():
             self._conn.scripts.renew(keys.queue(name), [j.job_id for j in jobs], self._lease_ms, client=pipe)
-        replies = pipe.execute()
+        for job in running:
+            pipe.hget(keys.queue(job.queue).job(job.job_id), "stop")
+        replies = self._conn.scripts.execute(pipe)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        self._health.ok()
         self._observer.heartbeat()
-        for name, lost in zip(held, replies[3:]):
+        for name, lost in zip(held, replies[3 : 3 + len(held)]):
             # A lease missing because its job was acknowledged meanwhile is fine.
-            lost = [x for x in lost if self._held.find(x.decode()) is not None]
-            if lost:
+            gone = [self._held.find(x.decode()) for x in lost]
+            gone_jobs = [job for job in gone if job is not None and not job.done]
+            for job in gone_jobs:
+                job.cancel.set()
+            if gone_jobs:
                 log.warning(
-                    "leases of %d job(s) in queue %r had expired before renewal: %s",
-                    len(lost),
-                    name,
-                    ", ".join(x.decode() for x in lost),
-                )
+                    "leases of %d job(s) in queue %r expired before renewal (they may run elsewhere): %s",
+                    len(gone_jobs), name, ", ".join(j.job_id for j in gone_jobs),
+                )  # fmt: skip
+        for job, stop in zip(running, replies[3 + len(held) :]):
+            if stop and not job.stop_requested:
+                log.info("stop requested for job %s", job.job_id)
+                job.stop_requested = True
+                job.cancel.set()
 
     def deregister(self) -> None:
         keys = self._conn.keys

@@ -51,7 +51,7 @@ def _candidate_ids(conn: Connection, queue: str, state: str | None, limit: int) 
     cursor = 0
     prefix = keys.job_prefix
     while True:
-        cursor, found = r.scan(cursor, match=prefix + "*", count=_SCAN_COUNT)
+        cursor, found = conn.scan(cursor, prefix + "*", _SCAN_COUNT, slot_key=keys.stream)
         ids.extend(k.decode()[len(prefix) :] for k in found)
         if cursor == 0 or (state is None and len(ids) >= limit):
             return ids
@@ -102,4 +102,48 @@ def list_workers(conn: Connection) -> list[WorkerInfo]:
             except ValueError:
                 info[k.decode()] = text
         out.append(WorkerInfo(wid.decode(), score / 1000, info))
+    return out
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One entry of a queue's dead letters."""
+
+    queue: str
+    entry: str
+    job_id: str
+    reason: str
+    at: float | None
+    function: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "id": self.job_id,
+            "entry": self.entry,
+            "function": self.function,
+            "dead_at": iso(self.at),
+            "reason": self.reason,
+        }
+
+
+def list_dead(conn: Connection, queues: Iterable[str] | None = None, limit: int = 1000) -> list[DeadLetter]:
+    """Dead letters of the given queues (default: all declared), oldest first."""
+    names = list(queues) if queues else conn.declared_queues()
+    out: list[DeadLetter] = []
+    with conn.guard():
+        for name in names:
+            keys = conn.keys.queue(name)
+            entries = conn.redis.xrange(keys.dead, count=limit)
+            pipe = conn.redis.pipeline(transaction=False)
+            for _, fields in entries:
+                pipe.hget(keys.job(fields.get(b"job", b"").decode() or "-"), "function")
+            functions = pipe.execute()
+            for (entry, fields), fn in zip(entries, functions):
+                at = fields.get(b"at")
+                out.append(DeadLetter(
+                    name, entry.decode(), fields.get(b"job", b"").decode(),
+                    fields.get(b"reason", b"").decode(), int(at) / 1000 if at else None,
+                    fn.decode() if fn else None,
+                ))  # fmt: skip
     return out

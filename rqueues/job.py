@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from .codec import decode_call, decode_error, unpack
 from .connection import Connection, as_connection
 from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
+from .options import decode_options
 
-STATES = ("queued", "running", "succeeded", "failed", "cancelled", "dead")
+STATES = ("scheduled", "queued", "running", "succeeded", "failed", "cancelled", "dead")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
 _WAIT_CHUNK = 5.0  # re-read the record at least this often while waiting
 
@@ -42,6 +43,9 @@ class JobRecord:
     raw_error: bytes | None
     raw_payload: bytes | None
     reason: str | None = None
+    reclaims: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    raw_errors: tuple[tuple[int, bytes], ...] = ()
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -53,7 +57,10 @@ class JobRecord:
             v = raw.get(field.encode())
             return int(v) / 1000 if v is not None else None
 
-        timeout, ttl = text("timeout"), text("result_ttl")
+        options = decode_options(raw.get(b"options"))
+        history = sorted(
+            (int(k[6:]), v) for k, v in raw.items() if k.startswith(b"error.") and k[6:].isdigit()
+        )
         return cls(
             id=job_id,
             queue=queue,
@@ -64,17 +71,25 @@ class JobRecord:
             started_at=ms("started_at"),
             finished_at=ms("finished_at"),
             worker=text("worker"),
-            timeout=float(timeout) if timeout else None,
-            result_ttl=int(ttl) if ttl else None,
+            timeout=options.get("timeout"),
+            result_ttl=options.get("result_ttl"),
             raw_result=raw.get(b"result"),
             raw_error=raw.get(b"error"),
             raw_payload=raw.get(b"payload"),
             reason=text("reason"),
+            reclaims=int(raw.get(b"reclaims", 0)),
+            options=options,
+            raw_errors=tuple(history),
         )
 
     @property
     def result(self) -> Any:
         return unpack(self.raw_result) if self.raw_result is not None else None
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """Each failed or interrupted attempt's error, oldest first, with its attempt number."""
+        return [{"attempt": n, **decode_error(blob)} for n, blob in self.raw_errors]
 
     @property
     def error(self) -> dict[str, str] | None:
@@ -104,6 +119,8 @@ class JobRecord:
             "worker": self.worker,
             "result": _jsonable(self.result) if self.state == "succeeded" else None,
             "error": err,
+            "errors": self.errors,
+            "reclaims": self.reclaims,
         }
 
 
@@ -164,6 +181,26 @@ class Job:
         """Cancel a queued job; False when it already started or finished."""
         with self.connection.guard():
             reply = self.connection.scripts.cancel(self._keys, self.id)
+        if reply[0] == -1:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+        return bool(reply[0] == 1)
+
+    def stop(self) -> bool:
+        """Ask the worker running this job to stop it; False when it is not running.
+
+        The worker's heartbeat passes the request on within about a second: the job
+        sees ``current_job().cancelled`` and its record says 'cancelled' once it returns.
+        """
+        with self.connection.guard():
+            reply = self.connection.scripts.stop(self._keys, self.id)
+        if reply[0] == -1:
+            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+        return bool(reply[0] == 1)
+
+    def requeue(self) -> bool:
+        """Put a dead-lettered or failed job back on its queue (same id, history kept)."""
+        with self.connection.guard():
+            reply = self.connection.scripts.requeue(self._keys, self.id)
         if reply[0] == -1:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
         return bool(reply[0] == 1)

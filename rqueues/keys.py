@@ -65,6 +65,11 @@ class QueueKeys:
         return f"{self.base}:dead"
 
     @property
+    def stats(self) -> str:
+        """Hash of cumulative counters (finished jobs by outcome, wait-time buckets); see stats.py."""
+        return f"{self.base}:stats"
+
+    @property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 
@@ -94,3 +99,8 @@ class Keyspace:
     def worker(self, worker_id: str) -> str:
         """Hash describing one worker; expires when heartbeats stop."""
         return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def reaper(self) -> str:
+        """Hash the reaper writes each pass: last_run (ms), holder, reclaimed, dead_lettered."""
+        return f"{self.prefix}:reaper"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,34 +10,19 @@ from typing import Any
 import redis
 
 from .codec import encode_call
-from .config import DEFAULT_RESULT_TTL, QueueConfig
+from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig
 from .connection import Connection, as_connection
 from .errors import ConfigurationError, DuplicateJob, QueueNotDeclared
 from .functions import function_name
 from .job import Job, new_job_id
 from .keys import GROUP, check_queue_name
+from .options import JobOptions
+from .retry import RetryPolicy
 
 #: Jobs per script call in enqueue_many; every call of a batch goes in one pipeline.
 ENQUEUE_CHUNK = 500
 
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """Per-job settings, kept apart from the function's own keyword arguments."""
-
-    job_id: str | None = None
-    timeout: float | None = None
-    result_ttl: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.job_id is not None and (not self.job_id or ":" in self.job_id or len(self.job_id) > 128):
-            raise ConfigurationError(f"invalid job id {self.job_id!r}: 1-128 characters, no ':'")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ConfigurationError(f"timeout must be > 0 seconds, got {self.timeout!r}")
-        if self.result_ttl is not None and (not isinstance(self.result_ttl, int) or self.result_ttl < 1):
-            raise ConfigurationError(f"result_ttl must be an integer >= 1 second, got {self.result_ttl!r}")
 
 
 @dataclass(frozen=True)
@@ -77,14 +63,26 @@ class Queue:
     # -- settings ---------------------------------------------------------
 
     def declare(
-        self, concurrency: int = 0, tags: Iterable[str] = (), result_ttl: int = DEFAULT_RESULT_TTL
+        self,
+        concurrency: int = 0,
+        tags: Iterable[str] = (),
+        result_ttl: int = DEFAULT_RESULT_TTL,
+        retry: RetryPolicy | None = None,
+        max_reclaims: int = DEFAULT_MAX_RECLAIMS,
     ) -> QueueConfig:
         """Create the queue or replace its settings; running workers pick them up at once.
 
         The declaration is the whole configuration: a setting left out takes its
         default. Lowering the limit lets running jobs finish.
         """
-        config = QueueConfig(self.name, concurrency=concurrency, tags=tuple(tags), result_ttl=result_ttl)
+        config = QueueConfig(
+            self.name,
+            concurrency=concurrency,
+            tags=tuple(tags),
+            result_ttl=result_ttl,
+            retry=retry or RetryPolicy(),
+            max_reclaims=max_reclaims,
+        )
         r = self.connection.redis
         with self.connection.guard():
             try:
@@ -99,7 +97,7 @@ class Queue:
             version = pipe.execute()[1]
             # The registry is written last: a worker sees only fully declared queues.
             r.sadd(self.connection.keys.queues, self.name)
-        return QueueConfig(self.name, config.concurrency, config.tags, config.result_ttl, version)
+        return dataclasses.replace(config, version=version)
 
     def config(self) -> QueueConfig:
         with self.connection.guard():
@@ -114,11 +112,9 @@ class Queue:
         """Enqueue ``fn(*args, **kwargs)``; ``fn`` is a module-level function or 'module:name'."""
         return self.enqueue_many([(fn, args, kwargs)])[0]
 
-    def options(
-        self, *, job_id: str | None = None, timeout: float | None = None, result_ttl: int | None = None
-    ) -> BoundQueue:
-        """``q.options(job_id="x", timeout=60).enqueue(fn, ...)``."""
-        return BoundQueue(self, JobOptions(job_id=job_id, timeout=timeout, result_ttl=result_ttl))
+    def options(self, **options: Any) -> BoundQueue:
+        """``q.options(job_id="x", timeout=60, retries=3).enqueue(fn, ...)``; see JobOptions."""
+        return BoundQueue(self, JobOptions(**options))
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
         """Enqueue many calls in one round trip: (fn, args, kwargs[, JobOptions]) each."""
@@ -133,7 +129,7 @@ class Queue:
             pipe = r.pipeline(transaction=False)
             for i in range(0, len(rows), ENQUEUE_CHUNK):
                 self.connection.scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK], client=pipe)
-            for reply in pipe.execute(raise_on_error=False):
+            for reply in self.connection.scripts.execute(pipe):
                 if isinstance(reply, redis.ResponseError):
                     self._raise(reply)
         return [Job(job_id, self.name, self.connection) for job_id in ids]
@@ -166,7 +162,7 @@ class BoundQueue:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
 
 
-def _row(call: Sequence[Any]) -> tuple[str, str, bytes, str, str]:
+def _row(call: Sequence[Any]) -> tuple[str, str, bytes, bytes, int]:
     if not 3 <= len(call) <= 4:
         raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
     fn, args, kwargs = call[0], call[1], call[2]
@@ -177,8 +173,8 @@ def _row(call: Sequence[Any]) -> tuple[str, str, bytes, str, str]:
         opts.job_id or new_job_id(),
         function_name(fn),
         encode_call(tuple(args), dict(kwargs)),
-        "" if opts.timeout is None else repr(float(opts.timeout)),
-        "" if opts.result_ttl is None else str(opts.result_ttl),
+        opts.blob(),
+        int(opts.delay * 1000) if opts.delay else 0,
     )
 
 

@@ -57,3 +57,18 @@ def wait_for_cancel(limit: float) -> str:
             return "cancelled"
         time.sleep(0.01)
     return "not cancelled"
+
+
+def gated(url: str, log_key: str, gate_key: str, limit: float = 30.0) -> str:
+    """Like record, but ends only when the test pushes a token to ``gate_key``: the test decides when."""
+    r = redis.Redis.from_url(url)
+    job = rqueues.current_job()
+    job_id = job.id if job else "?"
+    r.rpush(log_key, f"start {job_id} {time.time():.6f} {os.getpid()}")
+    try:
+        if r.blpop([gate_key], timeout=limit) is None:
+            raise TimeoutError(f"gate {gate_key!r} stayed closed for {limit}s")
+    finally:
+        r.rpush(log_key, f"end {job_id} {time.time():.6f} {os.getpid()}")
+        r.close()
+    return job_id

@@ -2,35 +2,43 @@
 -- The lease semaphore is the zset KEYS[2]; an entry is delivered only when a
 -- lease is added for it in this same call, after expired leases are pruned and
 -- the declared limit is checked. Never blocks: waiting happens outside Lua.
--- KEYS[1] stream, KEYS[2] leases, KEYS[3] config, KEYS[4] events, KEYS[5] dead
+-- KEYS[1] stream, KEYS[2] leases, KEYS[3] config, KEYS[4] events, KEYS[5] dead,
+-- KEYS[6] scheduled
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] how many wanted, ARGV[4] lease ms
--- Returns {0, now, entry id, job id, ...}  entries claimed (each with a lease)
---         {1, last stream id}             nothing waiting: block on the stream after that id
---         {2, last events id}             limit reached: block on the events stream
---         {3}                             the queue is no longer declared
+-- Returns {kind, now, due, stream id, events id, entry id, job id, ...} where kind is
+--   0  entries claimed, each with a lease (ids '')
+--   1  nothing waiting: block on the stream and the events stream after those ids
+--   2  limit reached: block on the events stream after its id (stream id '')
+--   3  the queue is no longer declared
+-- now is the server time (ms); due is when the queue's earliest scheduled job is due (ms), or -1.
+local function last_id(key)
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  return last[1] and last[1][1] or '0-0'
+end
+
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local limit = redis.call('HGET', KEYS[3], 'concurrency')
-if not limit then return {3} end
+if not limit then return {3, now, -1, '', ''} end
 limit = tonumber(limit)
+local first = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+local due = first[2] and tonumber(first[2]) or -1
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local want = tonumber(ARGV[3])
 if limit > 0 then
   local free = limit - redis.call('ZCARD', KEYS[2])
   if free <= 0 then
-    local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
-    return {2, last[1] and last[1][1] or '0-0'}
+    return {2, now, due, '', last_id(KEYS[4])}
   end
   if free < want then want = free end
 end
 local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want,
   'STREAMS', KEYS[1], '>')
 if not r or not r[1] or #r[1][2] == 0 then
-  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  return {1, last[1] and last[1][1] or '0-0'}
+  return {1, now, due, last_id(KEYS[1]), last_id(KEYS[4])}
 end
 local expiry = now + tonumber(ARGV[4])
-local out = {0, now}
+local out = {0, now, due, '', ''}
 for _, entry in ipairs(r[1][2]) do
   local id, fields = entry[1], entry[2]
   if fields and #fields == 2 and fields[1] == 'job' then

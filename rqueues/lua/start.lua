@@ -1,8 +1,7 @@
 -- Mark claimed jobs as running and return what is needed to run them.
 -- KEYS[1..] job hashes
 -- ARGV[1] worker id
--- Returns per job 7 values: status, function, payload, attempts, timeout, result ttl,
---   enqueued at (ms)
+-- Returns per job 6 values: status, function, payload, attempts, options, enqueued at (ms)
 --   status 'run'     the job was queued and is now running
 --          'missing' no record (expired or deleted): the caller dead-letters the entry
 --          <state>   any other state (e.g. cancelled): the caller acknowledges without running
@@ -15,17 +14,17 @@ for i = 1, #KEYS do
   if state == 'queued' then
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'state', 'running', 'started_at', now, 'worker', ARGV[1])
-    local v = redis.call('HMGET', key, 'function', 'payload', 'timeout', 'result_ttl', 'enqueued_at')
+    redis.call('HDEL', key, 'stop')
+    local v = redis.call('HMGET', key, 'function', 'payload', 'options', 'enqueued_at')
     out[#out + 1] = 'run'
     out[#out + 1] = v[1]
     out[#out + 1] = v[2]
     out[#out + 1] = attempts
     out[#out + 1] = v[3] or ''
     out[#out + 1] = v[4] or ''
-    out[#out + 1] = v[5] or ''
   else
     out[#out + 1] = state or 'missing'
-    for _ = 1, 6 do out[#out + 1] = '' end
+    for _ = 1, 5 do out[#out + 1] = '' end
   end
 end
 return out

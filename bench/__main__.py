@@ -1,0 +1,103 @@
+"""python -m bench [--full | --peers]: throughput, latency and memory figures.
+
+Starts a private redis-server on a loopback port (rqueues.embedded), runs the
+plan, prints a table and writes bench/results/MODE-TIME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rqueues.embedded import EmbeddedServer
+
+from . import report
+from .peers import PEERS, peer_python, run_system
+from .plan import PLANS, execute
+from .redisstats import server_version
+from .workload import Bench
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_rqueues(mode: str, url: str) -> dict[str, Any]:
+    from .peers.rqueues import System
+
+    adapter = System(url)
+    try:
+        steps = execute(Bench(adapter, url), PLANS[mode], log)
+    finally:
+        adapter.close()
+    return {"version": adapter.version(), "fast_mode": adapter.fast_mode, "steps": steps}
+
+
+def run_peers(url: str, systems: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in systems:
+        log(f"{name}:")
+        python = sys.executable if name == "rqueues" else str(peer_python(name))
+        out[name] = run_system(name, python, url, "peers", timeout)
+        if "error" in out[name]:
+            log(f"  {out[name]['error']}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="more runs, bigger counts, more workloads")
+    mode.add_argument("--peers", action="store_true", help="rqueues and its peers side by side")
+    parser.add_argument("--systems", default=",".join(("rqueues", *PEERS)), help="with --peers: which systems")
+    parser.add_argument("--timeout", type=float, default=420, help="with --peers: seconds per system")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    args = parser.parse_args(argv)
+    name = "full" if args.full else "peers" if args.peers else "quick"
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(systems) - {"rqueues", *PEERS}
+    if unknown:
+        parser.error(f"unknown system(s) {', '.join(sorted(unknown))}; choose from rqueues, {', '.join(PEERS)}")
+
+    t0 = time.monotonic()
+    with EmbeddedServer() as server:
+        import redis
+
+        meta = {
+            "mode": name,
+            "command": "python -m bench" + {"quick": "", "full": " --full", "peers": " --peers"}[name],
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": report.machine(),
+            "redis": server_version(redis.Redis.from_url(server.url)),
+            "rqueues_commit": report.git_commit(),
+        }
+        log(f"bench {name}: redis {meta['redis']} on {server.url}")
+        if args.peers:
+            systems_out = run_peers(server.url, systems, args.timeout)
+            payload = {"meta": meta, "systems": systems_out}
+        else:
+            payload = {"meta": meta, "systems": {"rqueues": run_rqueues(name, server.url)}}
+    meta["seconds"] = round(time.monotonic() - t0, 1)
+
+    m = meta["machine"]
+    print(f"\n{meta['command']}  ({m['nproc']} x {m['cpu']}, Python {m['python']}, Redis {meta['redis']})\n")
+    if args.peers:
+        print(report.peers_table(payload["systems"]))
+        print()
+        print(report.peers_notes(payload["systems"]))
+        for line in report.peer_targets(payload["systems"]):
+            print(line)
+    else:
+        print(report.system_table(PLANS[name], payload["systems"]["rqueues"]["steps"]))
+        print(f"\n{payload['systems']['rqueues']['fast_mode']}")
+    path = report.write(name, payload, args.out)
+    print(f"\nresults: {path.relative_to(report.ROOT) if path.is_relative_to(report.ROOT) else path}")
+    print(f"took {meta['seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Worker processes the benchmark starts, stops and weighs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).absolute().parent.parent
+
+
+class Workers:
+    """``count`` copies of one worker command, each in its own process group.
+
+    A process group per worker lets stop() reach the children some peers fork
+    (Dramatiq's worker processes) without touching anything else.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], count: int = 1) -> None:
+        self.argv = argv
+        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._log = tempfile.TemporaryFile()
+
+    def start(self) -> Workers:
+        for _ in range(self.count):
+            self.procs.append(
+                subprocess.Popen(
+                    self.argv,
+                    cwd=ROOT,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        return self
+
+    def check(self) -> None:
+        """Raise with the log's tail if a worker has exited."""
+        for p in self.procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"worker {self.argv[:4]} exited with {p.returncode}: {self.log_tail()}")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process in the workers' groups, summed."""
+        groups = {p.pid for p in self.procs}
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) in groups:  # field 5 of stat, the process group
+                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # field 24, rss in pages
+            except (OSError, IndexError, ValueError):
+                continue  # the process went away while we looked
+        return total
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM each group, then SIGKILL what is left after ``timeout``."""
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(5)
+
+    def log_tail(self, size: int = 2000) -> str:
+        self._log.flush()
+        self._log.seek(0, os.SEEK_END)
+        end = self._log.tell()
+        self._log.seek(max(0, end - size))
+        return self._log.read().decode(errors="replace")
+
+    def __enter__(self) -> Workers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,34 @@
+"""What every CLI command shares: connection options and error reporting."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .connection import URL_ENV, connect
+from .errors import RqueuesError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_connection(fn: F) -> F:
+    """Adds --redis-url and --prefix and passes a Connection; turns rqueues errors into messages."""
+
+    @click.option(
+        "--redis-url",
+        envvar=URL_ENV,
+        default=None,
+        help=f"Redis URL (default ${URL_ENV}, else redis://localhost:6379/0).",
+    )
+    @click.option("--prefix", default="rqueues", show_default=True, help="Key prefix.")
+    @functools.wraps(fn)
+    def wrapper(redis_url: str | None, prefix: str, **kwargs: Any) -> Any:
+        try:
+            return fn(connect(redis_url, prefix=prefix), **kwargs)
+        except RqueuesError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]

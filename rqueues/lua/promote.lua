@@ -1,0 +1,21 @@
+-- Move due jobs from the scheduled set to the stream. Safe to run from any worker
+-- at once: a job already moved by another call is skipped.
+-- KEYS[1] scheduled, KEYS[2] stream, KEYS[3..] job hashes
+-- ARGV    the job ids, in the order of their keys
+-- Returns the number of jobs moved.
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local moved = 0
+for i = 3, #KEYS do
+  local job = ARGV[i - 2]
+  local due = redis.call('ZSCORE', KEYS[1], job)
+  if due and tonumber(due) <= now then
+    redis.call('ZREM', KEYS[1], job)
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      redis.call('HSET', KEYS[i], 'state', 'queued')
+      redis.call('XADD', KEYS[2], '*', 'job', job)
+      moved = moved + 1
+    end
+  end
+end
+return moved

@@ -1,0 +1,14 @@
+-- Put a dead-lettered or failed job back on its queue, keeping its id and history.
+-- KEYS[1] job hash, KEYS[2] stream, KEYS[3] dead
+-- ARGV[1] job id
+-- Returns {1} when requeued, {0, state} when the job is in another state, {-1} when missing.
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {-1} end
+if state ~= 'dead' and state ~= 'failed' then return {0, state} end
+local dead = redis.call('HGET', KEYS[1], 'dead_entry')
+if dead then redis.call('XDEL', KEYS[3], dead) end
+redis.call('HDEL', KEYS[1], 'dead_entry', 'reason', 'finished_at', 'reclaims')
+redis.call('HSET', KEYS[1], 'state', 'queued')
+redis.call('PERSIST', KEYS[1])
+redis.call('XADD', KEYS[2], '*', 'job', ARGV[1])
+return {1}

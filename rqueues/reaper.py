@@ -1,0 +1,221 @@
+"""The reaper: gives the jobs of dead workers back to their queues.
+
+A worker is dead when its heartbeat in the workers registry is older than
+``dead_after`` (or it is absent). The age of a job never counts: a live worker
+renews its leases and keeps its jobs however long they run. A pending entry of
+a live consumer whose lease has expired is an orphan (its outcome was lost, for
+example by a Redis restart without the last second of AOF) and is given back too.
+
+One reaper acts at a time: each pass takes a short lock. Workers run it on a
+thread; `rqueues reaper` runs it standalone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from .codec import encode_error
+from .config import QueueConfig
+from .connection import Connection
+from .keys import GROUP, QueueKeys
+
+log = logging.getLogger("rqueues.reaper")
+BATCH = 100  # pending entries examined per consumer per pass
+
+
+@dataclass
+class ReapReport:
+    """What one pass did (or, in a dry run, would do)."""
+
+    requeued: int = 0
+    dead_lettered: int = 0
+    dead_workers: list[str] = field(default_factory=list)
+    orphans: int = 0
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Reaper:
+    def __init__(
+        self, conn: Connection, *, dead_after: float = 5.0, holder: str = "reaper", dry_run: bool = False
+    ) -> None:
+        self.conn = conn
+        self.dead_after_ms = int(dead_after * 1000)
+        self.holder = holder
+        self.dry_run = dry_run
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.conn.keys.prefix}:reaper:lock"
+
+    @property
+    def stats_key(self) -> str:
+        """Hash read by the exporter: last_run (ms), holder, reclaimed, dead_lettered."""
+        return f"{self.conn.keys.prefix}:reaper"
+
+    def try_lock(self, hold_ms: int) -> bool:
+        """Take the reaper lock for ``hold_ms``; it is left to expire, pacing passes cluster-wide."""
+        return bool(self.conn.redis.set(self.lock_key, self.holder, nx=True, px=hold_ms))
+
+    def reap_once(self) -> ReapReport:
+        """One pass over every declared queue."""
+        r = self.conn.redis
+        secs, micros = r.time()
+        now_ms = secs * 1000 + micros // 1000
+        beats = {w.decode(): int(s) for w, s in r.zrange(self.conn.keys.workers, 0, -1, withscores=True)}
+        live = {w for w, beat in beats.items() if now_ms - beat <= self.dead_after_ms}
+        report = ReapReport()
+        for name in self.conn.declared_queues():
+            raw = r.hgetall(self.conn.keys.queue(name).config)
+            if raw:
+                self._reap_queue(QueueConfig.from_hash(name, raw), live, beats, now_ms, report)
+        if not self.dry_run:
+            stale = [w for w in beats if w not in live]
+            pipe = r.pipeline(transaction=False)
+            if stale:
+                pipe.zrem(self.conn.keys.workers, *stale)
+            pipe.hset(self.stats_key, mapping={"last_run": now_ms, "holder": self.holder})
+            pipe.hincrby(self.stats_key, "reclaimed", report.requeued)
+            pipe.hincrby(self.stats_key, "dead_lettered", report.dead_lettered)
+            pipe.execute()
+        return report
+
+    def _reap_queue(
+        self, config: QueueConfig, live: set[str], beats: dict[str, int], now_ms: int, report: ReapReport
+    ) -> None:
+        keys = self.conn.keys.queue(config.name)
+        r = self.conn.redis
+        try:
+            consumers = r.xinfo_consumers(keys.stream, GROUP)
+        except redis.ResponseError:  # stream or group missing: nothing is pending
+            return
+        for consumer in consumers:
+            name = consumer["name"].decode()
+            if name in live:
+                if consumer["pending"]:
+                    self._reclaim_orphans(config, keys, name, now_ms, report)
+                continue
+            if consumer["pending"]:
+                age = (now_ms - beats[name]) / 1000 if name in beats else None
+                why = f"no heartbeat for {age:.1f}s" if age is not None else "not registered"
+                reason = f"worker {name} died ({why})"
+                entries = r.xpending_range(keys.stream, GROUP, "-", "+", BATCH, consumername=name)
+                self._give_back(config, keys, [e["message_id"].decode() for e in entries], reason, report)
+                if name not in report.dead_workers:
+                    report.dead_workers.append(name)
+            if not self.dry_run and not r.xpending_range(keys.stream, GROUP, "-", "+", 1, consumername=name):
+                r.xgroup_delconsumer(keys.stream, GROUP, name)
+
+    def _reclaim_orphans(
+        self, config: QueueConfig, keys: QueueKeys, consumer: str, now_ms: int, report: ReapReport
+    ) -> None:
+        """Entries a live consumer has held past a lease period without a live lease."""
+        r = self.conn.redis
+        idle = int(self._lease_hint(keys))
+        entries = r.xpending_range(keys.stream, GROUP, "-", "+", BATCH, consumername=consumer, idle=idle)
+        if not entries:
+            return
+        ids = [e["message_id"].decode() for e in entries]
+        jobs = self._job_ids(keys, ids)
+        pipe = r.pipeline(transaction=False)
+        for job in jobs.values():
+            pipe.zscore(keys.leases, job)
+        scores = dict(zip(jobs, pipe.execute()))
+        orphans = [i for i in ids if i not in jobs or scores.get(i) is None or scores[i] < now_ms]
+        if orphans:
+            report.orphans += len(orphans)
+            self._give_back(config, keys, orphans, f"lease of worker {consumer} expired", report)
+
+    def _lease_hint(self, keys: QueueKeys) -> float:
+        # Entries younger than this cannot have lost a lease yet; 10 s is below any sane lease.
+        return 10_000
+
+    def _job_ids(self, keys: QueueKeys, entry_ids: list[str]) -> dict[str, str]:
+        pipe = self.conn.redis.pipeline(transaction=False)
+        for entry in entry_ids:
+            pipe.xrange(keys.stream, entry, entry)
+        out = {}
+        for entry, found in zip(entry_ids, pipe.execute()):
+            if found and b"job" in found[0][1]:
+                out[entry] = found[0][1][b"job"].decode()
+        return out
+
+    def _give_back(
+        self, config: QueueConfig, keys: QueueKeys, entry_ids: list[str], reason: str, report: ReapReport
+    ) -> None:
+        jobs = self._job_ids(keys, entry_ids)
+        lost = [e for e in entry_ids if e not in jobs]
+        if lost and not self.dry_run:
+            # Pending but deleted (or not an rqueues entry): nothing left to run.
+            log.warning(
+                "queue %s: acknowledging %d pending entries with no job: %s",
+                config.name,
+                len(lost),
+                ", ".join(lost),
+            )
+            self.conn.redis.xack(keys.stream, GROUP, *lost)
+        pairs = list(jobs.items())
+        if not pairs:
+            return
+        if self.dry_run:
+            report.actions += [
+                {"queue": config.name, "job": j, "entry": e, "reason": reason} for e, j in pairs
+            ]
+            report.requeued += len(pairs)
+            return
+        error = encode_error("WorkerLost", reason, "")
+        results = self.conn.scripts.giveback(
+            keys, pairs, reclaim=True, max_reclaims=config.max_reclaims, reason=reason, error=error
+        )
+        for (entry, job), result in zip(pairs, results):
+            outcome = result.decode()
+            report.actions.append(
+                {"queue": config.name, "job": job, "entry": entry, "reason": reason, "outcome": outcome}
+            )
+            if outcome == "queued":
+                report.requeued += 1
+            elif outcome == "dead":
+                report.dead_lettered += 1
+        log.warning("queue %s: %s; gave back %d job(s)", config.name, reason, len(pairs))
+
+
+def run_reaper(
+    reaper: Reaper, stop: threading.Event, interval: float, healthy: Callable[[], bool] = lambda: True
+) -> None:
+    """Reap every ``interval`` seconds while ``healthy()``, one reaper at a time cluster-wide."""
+    while not stop.wait(interval):
+        if not healthy():
+            continue  # just reconnected: live workers may not have beaten yet
+        try:
+            if reaper.try_lock(int(interval * 1000)):
+                reaper.reap_once()
+        except redis.RedisError as exc:
+            log.warning("reaper pass failed: %s", exc)
+
+
+class Health:
+    """Tracks whether Redis has answered continuously for ``settle`` seconds.
+
+    After an outage every worker's heartbeat is stale: reaping before they had a
+    chance to beat again would take jobs from live workers.
+    """
+
+    def __init__(self, settle: float) -> None:
+        self.settle = settle
+        self._since: float | None = None
+
+    def ok(self) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+
+    def failed(self) -> None:
+        self._since = None
+
+    def settled(self) -> bool:
+        return self._since is not None and time.monotonic() - self._since >= self.settle
