@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test test-fast lint bench clean
+.PHONY: install quickstart test test-fast test-deploy dashboards lint bench bench-full bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,14 +25,31 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/integration -x -q
 
+## Metrics, exporter, dashboards, alert rules and deploy files, checked offline (promtool, schemas).
+test-deploy: $(STAMP)
+	$(BIN)/python -m pytest tests/observability -q -rs
+
+## Rewrite grafana/dashboards/*.json from grafana/generate.py.
+dashboards: $(STAMP)
+	$(BIN)/python grafana/generate.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check rqueues tests bench
-	$(BIN)/ruff format --check rqueues tests bench
+	$(BIN)/ruff check rqueues tests bench grafana
+	$(BIN)/ruff format --check rqueues tests bench grafana
 	$(BIN)/mypy
 
 ## Throughput, latency and memory figures (under a minute).
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## More runs, bigger counts, 2 worker processes, payloads, latency under load, a capped queue (a few minutes).
+bench-full: $(STAMP)
+	$(BIN)/python -m bench --full
+
+## RQ, Celery, Dramatiq, arq and Huey (one venv each under .venv-peers/) side by side with rqueues.
+bench-peers: $(STAMP)
+	$(BIN)/python -m bench.peers.install
+	$(BIN)/python -m bench --peers
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--full", action="store_true", help="more runs, bigger counts, more workloads")
     mode.add_argument("--peers", action="store_true", help="rqueues and its peers side by side")
-    parser.add_argument("--systems", default=",".join(("rqueues", *PEERS)), help="with --peers: which systems")
+    parser.add_argument(
+        "--systems", default=",".join(("rqueues", *PEERS)), help="with --peers: which systems"
+    )
     parser.add_argument("--timeout", type=float, default=420, help="with --peers: seconds per system")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args(argv)
@@ -60,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(systems) - {"rqueues", *PEERS}
     if unknown:
-        parser.error(f"unknown system(s) {', '.join(sorted(unknown))}; choose from rqueues, {', '.join(PEERS)}")
+        parser.error(
+            f"unknown system(s) {', '.join(sorted(unknown))}; choose from rqueues, {', '.join(PEERS)}"
+        )
 
     t0 = time.monotonic()
     with EmbeddedServer() as server:

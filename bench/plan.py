@@ -125,5 +125,7 @@ def summarize(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 def brief(result: dict[str, Any]) -> str:
     return ", ".join(
-        f"{name} {value['median']:.4g}" for name, value in result.items() if isinstance(value, dict) and "median" in value
+        f"{name} {value['median']:.4g}"
+        for name, value in result.items()
+        if isinstance(value, dict) and "median" in value
     )

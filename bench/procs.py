@@ -46,18 +46,27 @@ class Workers:
             if p.poll() is not None:
                 raise RuntimeError(f"worker {self.argv[:4]} exited with {p.returncode}: {self.log_tail()}")
 
-    def rss_bytes(self) -> int:
-        """Resident memory of every process in the workers' groups, summed."""
+    def _stats(self) -> list[list[str]]:
+        """/proc/PID/stat fields (after the command name) of every process in the workers' groups."""
         groups = {p.pid for p in self.procs}
-        total = 0
+        found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) in groups:  # field 5 of stat, the process group
-                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # field 24, rss in pages
-            except (OSError, IndexError, ValueError):
+            except (OSError, IndexError):
                 continue  # the process went away while we looked
-        return total
+            if len(fields) > 21 and int(fields[2]) in groups:  # stat field 5: the process group
+                found.append(fields)
+        return found
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process in the workers' groups, summed."""
+        return sum(int(f[21]) for f in self._stats()) * os.sysconf("SC_PAGE_SIZE")  # field 24: rss pages
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU used so far by every process in the workers' groups."""
+        ticks = sum(int(f[11]) + int(f[12]) for f in self._stats())  # fields 14, 15: utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM each group, then SIGKILL what is left after ``timeout``."""

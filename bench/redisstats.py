@@ -13,14 +13,17 @@ class Snapshot:
     reads: int  # read events on client sockets: one per request or pipeline sent
     calls: dict[str, int]  # command -> calls, commands run inside Lua included
     used_memory: int
+    cpu: float  # seconds of CPU the server has used
 
 
 def snapshot(r: redis.Redis) -> Snapshot:
     stats: Any = r.info("stats")
     cmds: Any = r.info("commandstats")
     mem: Any = r.info("memory")
+    cpu: Any = r.info("cpu")
     calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in cmds.items()}
-    return Snapshot(int(stats["total_reads_processed"]), calls, int(mem["used_memory"]))
+    used = float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
+    return Snapshot(int(stats["total_reads_processed"]), calls, int(mem["used_memory"]), used)
 
 
 def per_job(before: Snapshot, after: Snapshot, jobs: int) -> dict[str, Any]:
@@ -37,8 +40,9 @@ def per_job(before: Snapshot, after: Snapshot, jobs: int) -> dict[str, Any]:
     total = sum(calls.values())
     top = sorted(calls.items(), key=lambda kv: -kv[1])[:8]
     return {
-        # Three INFO requests per snapshot are reads we made ourselves.
-        "round_trips_per_job": (after.reads - before.reads - 3) / jobs,
+        # Four INFO requests per snapshot are reads we made ourselves.
+        "round_trips_per_job": (after.reads - before.reads - 4) / jobs,
+        "redis_cpu_us_per_job": (after.cpu - before.cpu) * 1e6 / jobs,
         "commands_per_job": total / jobs,
         "top_commands_per_job": {name: round(n / jobs, 3) for name, n in top},
     }

@@ -38,6 +38,8 @@ FIELDS = {
     "p99_ms": ("ms p99", "{:.2f}"),
     "round_trips_per_job": ("round trips/job", "{:.2f}"),
     "commands_per_job": ("commands/job", "{:.1f}"),
+    "worker_cpu_us_per_job": ("us worker CPU/job", "{:.0f}"),
+    "redis_cpu_us_per_job": ("us Redis CPU/job", "{:.0f}"),
     "rss_mib": ("MiB RSS", "{:.0f}"),
     "record_bytes": ("B/finished record", "{:,.0f}"),
     "idle_requests_per_s": ("idle requests/s", "{:,.0f}"),
@@ -78,7 +80,10 @@ def met(value: float | None, t: tuple[str, float, str] | None) -> str:
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
@@ -100,7 +105,14 @@ def system_table(steps: list[Step], results: dict[str, Any]) -> str:
             ideal = step.kwargs["cap"] / step.kwargs["sleep"]
             others.insert(0, f"{(value or 0) / ideal:.0%} of the cap's {ideal:,.0f} jobs/s")
         rows.append(
-            [label, f"{fmt(main, value)} {FIELDS[main][0]}", spread, t[2] if t else "", met(value, t), "; ".join(others)]
+            [
+                label,
+                f"{fmt(main, value)} {FIELDS[main][0]}",
+                spread,
+                t[2] if t else "",
+                met(value, t),
+                "; ".join(others),
+            ]
         )
     return table(["measurement", "median", "runs (min - max)", "target", "", "also measured"], rows)
 
@@ -117,6 +129,8 @@ PEER_ROWS = [
     ("idle worker requests to Redis/s", "latency_idle", "idle_requests_per_s", False),
     ("round trips per job (drain)", "drain", "round_trips_per_job", False),
     ("Redis commands per job (drain, incl. Lua)", "drain", "commands_per_job", False),
+    ("worker CPU per job (drain), us", "drain", "worker_cpu_us_per_job", False),
+    ("Redis CPU per job (drain), us", "drain", "redis_cpu_us_per_job", False),
     ("Redis memory per queued no-arg job, B", "memory_queued", "bytes", False),
     ("worker RSS after the drain, MiB", "drain", "rss_mib", False),
 ]
@@ -234,8 +248,12 @@ def machine() -> dict[str, Any]:
 
 def git_commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "rqueues"], cwd=ROOT, capture_output=True, text=True)
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "rqueues"], cwd=ROOT, capture_output=True, text=True
+        )
     except OSError:
         return "?"
     return head.stdout.strip() + (" (rqueues/ modified)" if dirty.stdout.strip() else "")

@@ -37,7 +37,9 @@ class Bench:
         self.a.prepare(cap)
 
     def workers(self, concurrency: int, processes: int = 1) -> Workers:
-        return Workers(self.a.worker_argv(concurrency), {URL_ENV: self.url, **self.a.worker_env(concurrency)}, processes)
+        return Workers(
+            self.a.worker_argv(concurrency), {URL_ENV: self.url, **self.a.worker_env(concurrency)}, processes
+        )
 
     # -- enqueue ------------------------------------------------------------
 
@@ -97,8 +99,10 @@ class Bench:
         deadline = time.monotonic() + self.timeout
         with self.workers(concurrency, processes) as w:
             started = self._pop(START, w, deadline)
+            cpu = w.cpu_seconds()
             ended = self._pop(END, w, deadline)
             ended = max(ended, self.a.settled(deadline) or 0.0)
+            cpu = w.cpu_seconds() - cpu
             after = snapshot(self.r)
             rss = w.rss_bytes() / processes
         stored = snapshot(self.r).used_memory  # workers gone: only what they left behind
@@ -107,6 +111,7 @@ class Bench:
         return {
             "rate": n / (ended - started),
             "rss_mib": rss / 2**20,
+            "worker_cpu_us_per_job": cpu * 1e6 / n,
             "record_bytes": (stored - empty) / (n + 2),
             **counts,
         }
@@ -144,7 +149,7 @@ class Bench:
                 self._pop(PROBE, w, deadline)
             before = snapshot(self.r)
             time.sleep(1.0)
-            idle = (snapshot(self.r).reads - before.reads - 3) / 1.0
+            idle = (snapshot(self.r).reads - before.reads - 4) / 1.0
             load = Load(self.a, load_rate) if load_rate else None
             try:
                 seconds = []

@@ -23,12 +23,20 @@ dead_after_option = click.option(
 @click.option("--port", type=click.IntRange(1, 65535), default=9808, show_default=True)
 @click.option("--addr", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @dead_after_option
+@click.option(
+    "--once", is_flag=True, help="Print one scrape to stdout and exit (e.g. for a textfile collector)."
+)
 @click.option("--log-level", default="INFO", show_default=True)
 @with_connection
-def exporter(conn: Connection, port: int, addr: str, dead_after: float, log_level: str) -> None:
+def exporter(conn: Connection, port: int, addr: str, dead_after: float, once: bool, log_level: str) -> None:
     """Serve the cluster's queues, workers and reaper as Prometheus metrics, read from Redis per scrape."""
-    from .exporter import run_exporter
+    from .exporter import exporter_registry, run_exporter
 
+    if once:
+        from prometheus_client import generate_latest
+
+        click.echo(generate_latest(exporter_registry(conn, dead_after)).decode(), nl=False)
+        return
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_exporter(conn, port, addr, dead_after)
 

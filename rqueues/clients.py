@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import RedisClusterException, SlotNotCoveredError
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -89,14 +89,17 @@ _UNAVAILABLE = ("All slots are not covered", "could not agree on a valid slots c
 
 @contextlib.contextmanager
 def cluster_errors_as_connection_errors() -> Iterator[None]:
-    """Raise redis.ConnectionError when the cluster is unreachable or its slots are uncovered.
+    """Raise redis.ConnectionError when the cluster is unreachable, down or its slots uncovered.
 
-    redis-py raises RedisClusterException there, which is not a RedisError: code
-    that retries a single server's outage would crash on a cluster's instead.
-    Other RedisClusterExceptions (a cross-slot command, say) are bugs and pass.
+    redis-py raises RedisClusterException there (not even a RedisError) or
+    ClusterDownError (a ResponseError): code that retries a single server's
+    outage would crash on a cluster's instead. Other RedisClusterExceptions (a
+    cross-slot command, say) are bugs and pass.
     """
     try:
         yield
+    except ClusterDownError as exc:  # CLUSTERDOWN: a shard has no primary, e.g. during a failover
+        raise redis.ConnectionError(f"Redis Cluster unavailable: {exc}") from exc
     except RedisClusterException as exc:
         if cluster_unavailable(exc):
             raise redis.ConnectionError(f"Redis Cluster unavailable: {exc}") from exc

@@ -21,7 +21,10 @@ def with_connection(fn: F) -> F:
         "--redis-url",
         envvar=URL_ENV,
         default=None,
-        help=f"Redis URL (default ${URL_ENV}, else redis://localhost:6379/0).",
+        help=(
+            "Redis URL: redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// "
+            f"(default ${URL_ENV}, else redis://localhost:6379/0)."
+        ),
     )
     @click.option("--prefix", default="rqueues", show_default=True, help="Key prefix.")
     @functools.wraps(fn)

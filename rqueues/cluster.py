@@ -145,13 +145,15 @@ class _Blocker:
         pool = node.redis_connection.connection_pool
         self.node: Any = node
         self.conn: Any = pool.connection_class(**pool.connection_kwargs)
-        self.client_id: int | None = None
-        self.usable = True
+        self.client_id = 0
+        self._sock: Any = None  # the socket client_id belongs to
 
     def send(self, streams: Mapping[str, str], block_ms: int) -> None:
-        if self.client_id is None:
+        self.conn.connect()  # a no-op when connected; after a reconnect the id is new
+        if self.conn._sock is not self._sock:
             self.conn.send_command("CLIENT", "ID")
             self.client_id = int(self.conn.read_response())
+            self._sock = self.conn._sock
         self.conn.send_command(
             "XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", *streams.keys(), *streams.values()
         )
@@ -164,5 +166,4 @@ class _Blocker:
         self.conn.read_response()  # the entries themselves are read again by the next claim
 
     def close(self) -> None:
-        self.usable = False
         self.conn.disconnect()

@@ -104,3 +104,8 @@ class Keyspace:
     def reaper(self) -> str:
         """Hash the reaper writes each pass: last_run (ms), holder, reclaimed, dead_lettered."""
         return f"{self.prefix}:reaper"
+
+    @property
+    def reaper_lock(self) -> str:
+        """Held by the one reaper acting at a time; left to expire, it paces passes."""
+        return f"{self.prefix}:reaper:lock"

@@ -24,6 +24,7 @@ import redis
 from .codec import encode_error
 from .config import QueueConfig
 from .connection import Connection
+from .errors import RedisUnavailable
 from .keys import GROUP, QueueKeys
 
 log = logging.getLogger("rqueues.reaper")
@@ -50,18 +51,9 @@ class Reaper:
         self.holder = holder
         self.dry_run = dry_run
 
-    @property
-    def lock_key(self) -> str:
-        return f"{self.conn.keys.prefix}:reaper:lock"
-
-    @property
-    def stats_key(self) -> str:
-        """Hash read by the exporter: last_run (ms), holder, reclaimed, dead_lettered."""
-        return f"{self.conn.keys.prefix}:reaper"
-
     def try_lock(self, hold_ms: int) -> bool:
         """Take the reaper lock for ``hold_ms``; it is left to expire, pacing passes cluster-wide."""
-        return bool(self.conn.redis.set(self.lock_key, self.holder, nx=True, px=hold_ms))
+        return bool(self.conn.redis.set(self.conn.keys.reaper_lock, self.holder, nx=True, px=hold_ms))
 
     def reap_once(self) -> ReapReport:
         """One pass over every declared queue."""
@@ -80,9 +72,9 @@ class Reaper:
             pipe = r.pipeline(transaction=False)
             if stale:
                 pipe.zrem(self.conn.keys.workers, *stale)
-            pipe.hset(self.stats_key, mapping={"last_run": now_ms, "holder": self.holder})
-            pipe.hincrby(self.stats_key, "reclaimed", report.requeued)
-            pipe.hincrby(self.stats_key, "dead_lettered", report.dead_lettered)
+            pipe.hset(self.conn.keys.reaper, mapping={"last_run": now_ms, "holder": self.holder})
+            pipe.hincrby(self.conn.keys.reaper, "reclaimed", report.requeued)
+            pipe.hincrby(self.conn.keys.reaper, "dead_lettered", report.dead_lettered)
             pipe.execute()
         return report
 
@@ -195,7 +187,7 @@ def run_reaper(
         try:
             if reaper.try_lock(int(interval * 1000)):
                 reaper.reap_once()
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisUnavailable) as exc:  # declared_queues() raises the latter
             log.warning("reaper pass failed: %s", exc)
 
 

@@ -52,7 +52,10 @@ class RetryPolicy:
             return self
         if "retry_on" in fields:
             fields["retry_on"] = tuple(fields["retry_on"])
-        return RetryPolicy(**{**self.__dict__, **fields})
+        merged = {**self.__dict__, **fields}
+        if "backoff_max" not in fields:  # a job's own longer backoff lifts the queue's cap
+            merged["backoff_max"] = max(merged["backoff_max"], merged["backoff"])
+        return RetryPolicy(**merged)
 
 
 def exception_names(exc: BaseException) -> tuple[str, ...]:

@@ -32,8 +32,8 @@ from .connection import Connection
 OUTCOMES = ("succeeded", "failed", "retry", "cancelled", "dead")
 #: Upper bounds (seconds) of the wait and run-time buckets: milliseconds to hours.
 BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0,
+    30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0,
 )  # fmt: skip
 #: Bucket labels as Prometheus writes them ("0.001", "1.0", ..., "+Inf").
 LE: tuple[str, ...] = (*(repr(b) for b in BUCKETS), "+Inf")

@@ -31,6 +31,7 @@ QUEUE_COLUMNS = (
 )  # fmt: skip
 WORKER_COLUMNS = ("worker", "host", "tags", "queues", "run/slots", "beat", "running")
 MAX_JOBS = 1000  # running jobs whose function top looks up
+Running = dict[str, dict[str, int]]  # worker id -> function -> jobs
 
 
 @dataclass(frozen=True)
@@ -103,51 +104,49 @@ def queue_rows(snap: Snapshot, rates: Mapping[str, QueueRates]) -> list[dict[str
     return rows
 
 
-def worker_rows(snap: Snapshot, functions: Mapping[str, str]) -> list[dict[str, Any]]:
+def worker_rows(snap: Snapshot, running: Running) -> list[dict[str, Any]]:
     rows = []
     for w in snap.workers:
-        counts: dict[str, int] = {}
-        for job in w.jobs:
-            fn = functions.get(job, "?")
-            counts[fn] = counts.get(fn, 0) + 1
-        running = ", ".join(f"{fn} x{n}" if n > 1 else fn for fn, n in sorted(counts.items()))
+        counts = running.get(w.id, {})
+        listed = ", ".join(f"{fn} x{n}" if n > 1 else fn for fn, n in sorted(counts.items()))
         rows.append(
             {
                 "worker": w.id,
                 "host": w.host,
                 "tags": ",".join(w.tags) or "-",
                 "queues": ",".join(w.queues) or "-",
-                "run/slots": f"{w.running}/{w.concurrency}",
+                "run/slots": f"{sum(counts.values())}/{w.concurrency}",
                 "beat": duration(w.heartbeat_age),
-                "running": running or "-",
+                "running": listed or "-",
             }
         )
     return rows
 
 
-def running_functions(conn: Connection, snap: Snapshot, limit: int = MAX_JOBS) -> dict[str, str]:
-    """Function of each job the live workers run: job ids from the leases, names from the records."""
-    wanted = {j for w in snap.workers for j in w.jobs}
-    if not wanted:
-        return {}
+def running_jobs(conn: Connection, snap: Snapshot, limit: int = MAX_JOBS) -> Running:
+    """What each worker runs now: the jobs holding a lease, by the worker and function in their records.
+
+    Read at the moment of the snapshot rather than from the workers' last heartbeat,
+    which can be a second old (a long time for short jobs).
+    """
+    now_ms = int(snap.time * 1000)
     pipe = conn.redis.pipeline(transaction=False)
     for q in snap.queues:
-        pipe.zrange(conn.keys.queue(q.name).leases, 0, limit - 1)
-    where = []
-    for q, members in zip(snap.queues, pipe.execute()):
-        where += [(q.name, m.decode()) for m in members if m.decode() in wanted]
-    where = where[:limit]
+        pipe.zrangebyscore(conn.keys.queue(q.name).leases, now_ms, "+inf", start=0, num=limit)
+    where = [(q.name, m.decode()) for q, members in zip(snap.queues, pipe.execute()) for m in members]
     pipe = conn.redis.pipeline(transaction=False)
-    for name, job in where:
-        pipe.hget(conn.keys.queue(name).job(job), "function")
-    return {
-        job: fn.decode().replace(":", ".") for (_, job), fn in zip(where, pipe.execute()) if fn is not None
-    }
+    for name, job in where[:limit]:
+        pipe.hmget(conn.keys.queue(name).job(job), "function", "worker")
+    out: Running = {}
+    for fn, worker in pipe.execute() if where else []:
+        if fn and worker:
+            counts = out.setdefault(worker.decode(), {})
+            task = fn.decode().replace(":", ".")
+            counts[task] = counts.get(task, 0) + 1
+    return out
 
 
-def info_json(
-    snap: Snapshot, rates: Mapping[str, QueueRates], functions: Mapping[str, str]
-) -> dict[str, Any]:
+def info_json(snap: Snapshot, rates: Mapping[str, QueueRates], running: Running) -> dict[str, Any]:
     """The data of render() for --json: the snapshot plus rates and running functions."""
     data = snap.to_json()
     for q in data["queues"]:
@@ -157,16 +156,16 @@ def info_json(
         q["failed_per_second"] = None if r is None else round(r.failed, 3)
         q["p95_wait_seconds"] = None if r is None or r.p95_wait is None else round(r.p95_wait, 6)
     for w in data["workers"]:
-        w["running_functions"] = [functions.get(j) for j in w["jobs"]]
+        w["running_functions"] = running.get(w["id"], {})
     return data
 
 
-def render(snap: Snapshot, rates: Mapping[str, QueueRates], functions: Mapping[str, str]) -> str:
+def render(snap: Snapshot, rates: Mapping[str, QueueRates], running: Running) -> str:
     """The whole screen as plain text."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
     lines = [f"rqueues top  {stamp}  queues {len(snap.queues)}  workers {len(snap.workers)}  {_reaper(snap)}"]
     lines += ["", table(queue_rows(snap, rates), QUEUE_COLUMNS), ""]
-    lines.append(table(worker_rows(snap, functions), WORKER_COLUMNS))
+    lines.append(table(worker_rows(snap, running), WORKER_COLUMNS))
     return "\n".join(lines)
 
 
@@ -195,7 +194,7 @@ def sample(
     seconds: float,
     queues: Sequence[str] | None = None,
     dead_after: float = DEFAULT_DEAD_AFTER,
-) -> tuple[Snapshot, dict[str, QueueRates], dict[str, str]]:
+) -> tuple[Snapshot, dict[str, QueueRates], Running]:
     """A snapshot with rates measured over ``seconds`` (none when 0): what `rqueues info` shows."""
     window = RateWindow(window=max(seconds, 0.001))
     if seconds > 0:
@@ -203,7 +202,7 @@ def sample(
         time.sleep(seconds)
     snap = read_snapshot(conn, queues, dead_after)
     window.add(snap)
-    return snap, window.rates(), running_functions(conn, snap)
+    return snap, window.rates(), running_jobs(conn, snap)
 
 
 def run_top(
@@ -226,7 +225,7 @@ def run_top(
         try:
             snap = read_snapshot(conn, dead_after=dead_after)
             rates.add(snap)
-            text = render(snap, rates.rates(), running_functions(conn, snap))
+            text = render(snap, rates.rates(), running_jobs(conn, snap))
         except (redis.RedisError, RqueuesError) as exc:
             text = f"rqueues top: cannot read Redis: {exc}"
         if out.isatty():  # a terminal gets one screen; a pipe or a file gets whole lines

@@ -23,7 +23,7 @@ from .acker import Acker
 from .codec import encode_error
 from .config import QueueConfig
 from .connection import Connection, as_connection
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RedisUnavailable
 from .execution import Claimed, Outcome, run_job
 from .executor import ThreadExecutor
 from .functions import FunctionRegistry
@@ -281,9 +281,10 @@ class Worker:
                     return
                 wake = min([next_refresh, *self._due.values()])
                 self._block(waits, max(0.001, wake - time.monotonic()))
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except (redis.RedisError, RedisUnavailable) as exc:  # refresh() raises the latter
+                # Connection loss, a failover, OOM refusals: the loop must outlive them all.
                 self.observer.redis_error("dispatch")
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 

@@ -175,3 +175,22 @@ def quick_worker(start_worker: Callable[..., Worker]) -> Callable[..., Worker]:
         return start_worker(**kwargs)
 
     return start
+
+
+@pytest.fixture
+def worker_thread(conn: Connection) -> Iterator[Callable[..., RunningWorker]]:
+    """worker_thread(**kwargs): like start_worker, but returns the RunningWorker so a test can
+    stop it (worker.stop(hard=...)) and join its thread itself. Stopped at teardown if still running."""
+    started: list[RunningWorker] = []
+
+    def start(**kwargs: Any) -> RunningWorker:
+        kwargs.setdefault("imports", ["tasks"])
+        kwargs.setdefault("refresh_seconds", 0.1)
+        running = RunningWorker(Worker(conn, **kwargs)).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.thread.is_alive():
+            running.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -72,3 +73,117 @@ def gated(url: str, log_key: str, gate_key: str, limit: float = 30.0) -> str:
         r.rpush(log_key, f"end {job_id} {time.time():.6f} {os.getpid()}")
         r.close()
     return job_id
+
+
+# -- chaos tests: each run logs "start|end JOB TIMESTAMP PID ATTEMPT" ----------------------
+
+
+def _run_line(event: str) -> str:
+    job = rqueues.current_job()
+    job_id, attempt = (job.id, job.attempts) if job else ("?", 0)
+    return f"{event} {job_id} {time.time():.6f} {os.getpid()} {attempt}"
+
+
+def chaos_record(url: str, log_key: str, seconds: float) -> str:
+    """record() that also logs the attempt, which the chaos tests check against the job's reclaims."""
+    r = redis.Redis.from_url(url)
+    r.rpush(log_key, _run_line("start"))
+    time.sleep(seconds)
+    r.rpush(log_key, _run_line("end"))
+    r.close()
+    job = rqueues.current_job()
+    return job.id if job else "?"
+
+
+def _append_line(path: str, line: str) -> None:
+    # One O_APPEND write per line: lines from concurrent processes never interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def chaos_record_file(path: str, seconds: float) -> str:
+    """chaos_record into a file: the record must not depend on a Redis the test kills."""
+    _append_line(path, _run_line("start"))
+    time.sleep(seconds)
+    _append_line(path, _run_line("end"))
+    job = rqueues.current_job()
+    return job.id if job else "?"
+
+
+def kill_own_worker(url: str, log_key: str) -> None:
+    """A poison job: logs its start, then kills the worker process running it, every time."""
+    r = redis.Redis.from_url(url)
+    r.rpush(log_key, _run_line("start"))
+    r.close()
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+# -- failures, retries and hand-backs (tests/integration/test_retries.py, test_shutdown_handback.py) --
+
+
+class RetryableError(Exception):
+    """A base class a queue's retry_on can name."""
+
+
+class TransientError(RetryableError):
+    pass
+
+
+def raise_error(kind: str) -> None:
+    """Raise TransientError (a RetryableError) for 'transient', ValueError otherwise."""
+    if kind == "transient":
+        raise TransientError("try again")
+    raise ValueError(f"bad input {kind!r}")
+
+
+def fail_attempt(url: str | None = None, log_key: str | None = None) -> None:
+    """Fail with the attempt number in the message; with ``log_key``, first log the Redis time (ms)."""
+    job = rqueues.current_job()
+    attempt = job.attempts if job else 0
+    if url and log_key:
+        r = redis.Redis.from_url(url)
+        secs, micros = r.time()
+        r.rpush(log_key, f"{attempt} {secs * 1000 + micros // 1000}")
+        r.close()
+    raise ValueError(f"attempt {attempt}")
+
+
+def fail_first() -> int:
+    """Fail on the first attempt, succeed on any later one."""
+    job = rqueues.current_job()
+    attempt = job.attempts if job else 0
+    if attempt <= 1:
+        raise ValueError("first attempt fails")
+    return attempt
+
+
+def hold_first_attempt(url: str, log_key: str, gate_key: str, limit: float = 30.0) -> int:
+    """The first attempt blocks (ignoring its cancel flag) until a token is pushed to ``gate_key``;
+    later attempts return at once. Each attempt logs 'start N' and 'end N' to ``log_key``."""
+    r = redis.Redis.from_url(url)
+    job = rqueues.current_job()
+    attempt = job.attempts if job else 0
+    r.rpush(log_key, f"start {attempt}")
+    try:
+        if attempt == 1 and r.blpop([gate_key], timeout=limit) is None:
+            raise TimeoutError(f"gate {gate_key!r} stayed closed for {limit}s")
+    finally:
+        r.rpush(log_key, f"end {attempt}")
+        r.close()
+    return attempt
+
+
+# Events a test sets to release a job; only for workers on a thread of the test's own process.
+EVENTS: dict[str, threading.Event] = {}
+
+
+def wait_for_event(name: str, limit: float = 30.0) -> str:
+    """Block until the test sets ``tasks.EVENTS[name]``: it decides when the job ends, without Redis."""
+    if not EVENTS.setdefault(name, threading.Event()).wait(limit):
+        raise TimeoutError(f"event {name!r} not set within {limit}s")
+    return name

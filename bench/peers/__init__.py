@@ -19,7 +19,9 @@ def peer_python(peer: str) -> Path:
     return PEERS_HOME / peer / "bin" / "python"
 
 
-def run_system(system: str, python: str, url: str, plan: str = "peers", timeout: float = 300) -> dict[str, Any]:
+def run_system(
+    system: str, python: str, url: str, plan: str = "peers", timeout: float = 300
+) -> dict[str, Any]:
     """Run ``plan`` for ``system`` with ``python``; any failure comes back as {"error": ...}."""
     if not os.path.exists(python):
         return {"error": f"{python} not found (make bench-peers creates it)"}

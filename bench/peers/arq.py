@@ -61,7 +61,9 @@ class System(Adapter):
         async def batch() -> None:
             # Each enqueue_job holds a connection for its WATCH/MULTI: keep 100 in flight.
             for i in range(0, len(args), 100):
-                await asyncio.gather(*(self.pool.enqueue_job(task, *a, _queue_name=QUEUE) for a in args[i : i + 100]))
+                await asyncio.gather(
+                    *(self.pool.enqueue_job(task, *a, _queue_name=QUEUE) for a in args[i : i + 100])
+                )
 
         self.loop.run_until_complete(batch())
 

@@ -29,8 +29,8 @@ class System(Adapter):
     name = "dramatiq"
     package = "dramatiq"
     fast_mode = (
-        f"--processes 1 --threads N, no result backend, max_retries=0, idle poll backoff capped at {POLL_MS} ms "
-        "(dramatiq_worker_timeout; default 1000)"
+        "--processes 1 --threads N, no result backend, max_retries=0, "
+        f"idle poll backoff capped at {POLL_MS} ms (dramatiq_worker_timeout; default 1000)"
     )
 
     def enqueue(self, task: str, args: Args) -> None:

@@ -27,4 +27,13 @@ class System(Adapter):
         TASKS[task](*args)
 
     def worker_argv(self, concurrency: int) -> list[str]:
-        return [script("huey_consumer"), "bench.peers.huey.huey", "-k", "thread", "-w", str(concurrency), "-n", "-q"]
+        return [
+            script("huey_consumer"),
+            "bench.peers.huey.huey",
+            "-k",
+            "thread",
+            "-w",
+            str(concurrency),
+            "-n",
+            "-q",
+        ]

@@ -79,3 +79,28 @@ def test_fetch_and_infos_span_queues_on_every_node(conn: Connection, spread_queu
         assert Job.fetch(job.id, conn) == job
     infos = queue_infos(conn, names)
     assert [(i.name, i.waiting) for i in infos] == [(name, 1) for name in names]
+
+
+def test_heartbeat_renews_leases_then_the_worker_leaves(
+    conn: Connection, start_worker: Any, redis_url: str, wait_until: Any
+) -> None:
+    """The heartbeat pipeline (registry keys plus a renew script per queue slot) keeps leases alive.
+
+    Each job outlives its lease several times over; were renewals lost, the next
+    claim would prune the lease and start the second job beside the first.
+    """
+    q = Queue("long", conn)
+    q.declare(concurrency=1)
+    log_key = f"log:{os.urandom(4).hex()}"
+    jobs = q.enqueue_many([("tasks:record", (redis_url, log_key, 2.0), {}) for _ in range(2)])
+    worker = start_worker(concurrency=2, lease_seconds=1.0, heartbeat_seconds=0.2, refresh_seconds=0.3)
+    for job in jobs:
+        job.wait(timeout=30)
+    log = redis.Redis.from_url(redis_url)
+    kinds = [line.split()[0] for line in log.lrange(log_key, 0, -1)]
+    log.close()
+    assert kinds == [b"start", b"end", b"start", b"end"]
+
+    worker.stop()
+    wait_until(lambda: conn.redis.zscore(conn.keys.workers, worker.worker_id) is None, what="deregistration")
+    assert conn.redis.xinfo_consumers(q.keys.stream, "rqueues") == []

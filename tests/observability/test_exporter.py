@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 import redis
+from click.testing import CliRunner
 from obs_helpers import run, scrape, value
 
 from rqueues import Connection, Queue, Worker, connect
+from rqueues.cli import main
 from rqueues.embedded import free_port
 from rqueues.exporter import ClusterCollector, exporter_registry
 from rqueues.keys import GROUP
@@ -183,3 +185,13 @@ def test_a_scrape_costs_the_same_whatever_the_number_of_jobs(
     assert round_trips == 3 and direct == 0
     assert "cmdstat_scan" not in small and "cmdstat_keys" not in small
     assert small["cmdstat_xrange"] == len(names)  # one entry per queue: the oldest waiting
+
+
+def test_exporter_once_prints_one_scrape(conn: Connection, redis_url: str) -> None:
+    Queue("mail", conn).declare(concurrency=3)
+    Queue("mail", conn).enqueue_many([("tasks:noop", (), {}) for _ in range(4)])
+    result = CliRunner().invoke(main, ["exporter", "--once", "--redis-url", redis_url])
+    assert result.exit_code == 0, result.output
+    assert value(result.output, "rqueues_queue_waiting", queue="mail") == 4
+    assert value(result.output, "rqueues_queue_concurrency_limit", queue="mail") == 3
+    assert value(result.output, "rqueues_exporter_redis_up") == 1

@@ -15,7 +15,7 @@ from rqueues import Connection, Job, JobFailed, Queue, Worker
 from rqueues.embedded import free_port
 from rqueues.execution import Claimed
 from rqueues.metrics import WorkerMetrics, entry_seconds, task_label
-from rqueues.stats import LE, QueueStats
+from rqueues.stats import BUCKETS, LE, QueueStats
 
 
 def test_counts_equal_the_jobs_run(conn: Connection, start_worker: Callable[..., Worker]) -> None:
@@ -129,7 +129,11 @@ def test_task_labels_are_capped() -> None:
         )
         == 0
     )
-    assert len(LE) == 23 and LE[-1] == "+Inf"
+
+
+def test_buckets_span_milliseconds_to_hours() -> None:
+    assert list(BUCKETS) == sorted(BUCKETS) and BUCKETS[0] <= 0.001 and BUCKETS[-1] >= 3 * 3600
+    assert len(LE) == len(BUCKETS) + 1 and LE[-1] == "+Inf"
 
 
 def test_registry_is_private() -> None:
