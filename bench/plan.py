@@ -21,23 +21,14 @@ class Step:
     concurrent_only: bool = False
 
 
-def _steps(scale: int, runs: int, drains: list[tuple[str, dict[str, Any]]], extra: list[Step]) -> list[Step]:
-    return [
-        Step("enqueue_one", "enqueue", runs, {"n": 3 * scale, "batched": False}),
-        Step("enqueue_batch", "enqueue", runs, {"n": 30 * scale, "batched": True}),
-        Step("memory_queued", "memory", min(runs, 3), {"n": 20 * scale}),
-        *(Step(key, "drain", runs, kw, concurrent_only=kw.get("concurrency", 1) > 8) for key, kw in drains),
-        Step("latency_idle", "latency", runs, {"probes": 200, "concurrency": 8}),
-        *extra,
-    ]
-
-
-QUICK = _steps(
-    1000,
-    3,
-    [("drain_c8", {"n": 20_000, "concurrency": 8}), ("drain_c32", {"n": 20_000, "concurrency": 32})],
-    [],
-)
+QUICK = [
+    Step("enqueue_one", "enqueue", 3, {"n": 3_000, "batched": False}),
+    Step("enqueue_batch", "enqueue", 3, {"n": 30_000, "batched": True}),
+    Step("memory_queued", "memory", 3, {"n": 20_000}),
+    Step("drain_c8", "drain", 3, {"n": 20_000, "concurrency": 8}),
+    Step("drain_c32", "drain", 3, {"n": 20_000, "concurrency": 32}),
+    Step("latency_idle", "latency", 3, {"probes": 200, "concurrency": 8}),
+]
 
 FULL = [
     Step("enqueue_one", "enqueue", 5, {"n": 10_000, "batched": False}),

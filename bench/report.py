@@ -93,7 +93,7 @@ def system_table(steps: list[Step], results: dict[str, Any]) -> str:
     for step in steps:
         result = results.get(step.key, {})
         label = STEP_LABELS.get(step.key, step.key)
-        if "median" not in json.dumps(result):
+        if not any(isinstance(v, dict) and "median" in v for v in result.values()):
             rows.append([label, result.get("error") or result.get("skipped") or "-", "", "", "", ""])
             continue
         main = MAIN[step.what]

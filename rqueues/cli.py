@@ -20,6 +20,7 @@ from .job import STATES, Job, outcome
 from .options import JobOptions
 from .output import emit
 from .queue import Queue, queue_infos
+from .reaper import MIN_DEAD_AFTER
 from .retry import RetryPolicy
 from .routing import parse_tags
 from .worker import Worker
@@ -184,7 +185,7 @@ def workers(conn: Connection, as_json: bool) -> None:
 )
 @click.option(
     "--dead-after",
-    type=click.FloatRange(min=0.5),
+    type=click.FloatRange(min=MIN_DEAD_AFTER),
     default=5.0,
     show_default=True,
     help="Seconds without a heartbeat after which a worker counts as dead.",

@@ -15,7 +15,7 @@ from .errors import ConfigurationError
 from .inspect import list_dead
 from .job import Job
 from .output import emit
-from .reaper import Health, Reaper, run_reaper
+from .reaper import MIN_DEAD_AFTER, Health, Reaper, run_reaper
 
 DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
 
@@ -32,7 +32,7 @@ DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
 )
 @click.option(
     "--dead-after",
-    type=click.FloatRange(min=0.5),
+    type=click.FloatRange(min=MIN_DEAD_AFTER),
     default=5.0,
     show_default=True,
     help="Seconds without a heartbeat after which a worker counts as dead.",

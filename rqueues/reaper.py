@@ -29,6 +29,8 @@ from .keys import GROUP, QueueKeys
 
 log = logging.getLogger("rqueues.reaper")
 BATCH = 100  # pending entries examined per consumer per pass
+#: Below two heartbeat intervals (1 s each) a late beat would pass for a death.
+MIN_DEAD_AFTER = 2.0
 
 
 @dataclass
@@ -189,6 +191,8 @@ def run_reaper(
                 reaper.reap_once()
         except (redis.RedisError, RedisUnavailable) as exc:  # declared_queues() raises the latter
             log.warning("reaper pass failed: %s", exc)
+        except Exception:  # a bug must not end reaping for the worker's whole life
+            log.exception("reaper pass failed")
 
 
 class Health:

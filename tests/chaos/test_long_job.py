@@ -33,7 +33,7 @@ def test_a_long_job_on_a_live_worker_is_never_reclaimed_or_duplicated(
     wait_until(lambda: conn.redis.llen(LOG) == 1, what="the job to start")
     started = timeline.parse(conn.redis.lrange(LOG, 0, -1))[0].start
     reapers = pools(redis_url, conn, 2, "--concurrency", "2", "--dead-after", str(DEAD_AFTER))
-    reaper_key = f"{conn.keys.prefix}:reaper"
+    reaper_key = conn.keys.reaper
 
     # Wait for a reaper pass made when the job had run for twice the threshold:
     # at that moment it must still be running, on its first attempt.

@@ -103,7 +103,7 @@ def test_kill9_storm_loses_nothing_duplicates_nothing_and_keeps_the_cap(
         timeout=15,
         what="dead workers to leave the registry",
     )
-    reaper_stats = conn.redis.hgetall(f"{conn.keys.prefix}:reaper")
+    reaper_stats = conn.redis.hgetall(conn.keys.reaper)
     released = release_times(conn, "capped")
     pool.stop()
     left = leaks(conn, ["capped", "free"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import tasks
 from click.testing import CliRunner
 
+import rqueues.heartbeat as heartbeat_module
 import rqueues.reaper as reaper_module
 from rqueues import Connection, Queue
 from rqueues.cli import main
@@ -361,8 +363,8 @@ def test_one_reaper_acts_at_a_time(
     first, second = Reaper(conn, holder="first"), Reaper(conn, holder="second")
     assert first.try_lock(60_000)
     assert not second.try_lock(60_000)
-    assert conn.redis.get(first.lock_key) == b"first"
-    assert 0 < conn.redis.pttl(first.lock_key) <= 60_000  # left to expire, never held for good
+    assert conn.redis.get(conn.keys.reaper_lock) == b"first"
+    assert 0 < conn.redis.pttl(conn.keys.reaper_lock) <= 60_000  # left to expire, never held for good
 
     job = q.enqueue(tasks.noop)
     claim_as(conn, "default", "ghost")
@@ -371,7 +373,7 @@ def test_one_reaper_acts_at_a_time(
     passes.wait_for_more(3)
     assert job.state == "running"  # "first" holds the lock: "second" passed without acting
 
-    conn.redis.delete(first.lock_key)  # as when the lock expires
+    conn.redis.delete(conn.keys.reaper_lock)  # as when the lock expires
     wait_until(lambda: job.state == "queued", what="the second reaper to act once the lock is free")
     assert conn.redis.hget(conn.keys.reaper, "holder") == b"second"
 
@@ -414,4 +416,28 @@ def test_a_worker_reaps_on_its_own(conn: Connection, q: Queue, worker_thread: Ca
     rec = job.record()
     assert (rec.worker, rec.attempts, rec.reclaims) == ("w-reaping", 2, 1)
     assert conn.redis.hget(conn.keys.reaper, "holder") == b"w-reaping"
+    running.stop()
+
+
+def test_a_live_worker_with_a_slow_clock_keeps_its_job(
+    conn: Connection,
+    q: Queue,
+    redis_url: str,
+    worker_thread: Callable[..., Any],
+    wait_until: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: heartbeats were stamped with the worker host's clock and aged with Redis' clock, so a
+    worker whose clock ran dead_after behind looked dead while it beat every second."""
+    behind = SimpleNamespace(time=lambda: time.time() - 60, monotonic=time.monotonic)
+    monkeypatch.setattr(heartbeat_module, "time", behind)
+    running = worker_thread(worker_id="w-skewed", reaper=False)
+    job = q.enqueue(tasks.hold_first_attempt, redis_url, "skew:log", "skew:gate")
+    wait_until(lambda: conn.redis.llen("skew:log") == 1, what="the job to start")
+
+    report = Reaper(conn, dead_after=DEAD_AFTER).reap_once()
+    assert (report.requeued, report.dead_workers) == (0, [])
+    assert job.record().state == "running"
+    conn.redis.rpush("skew:gate", "go")
+    assert job.wait(timeout=15) == 1
     running.stop()
