@@ -48,7 +48,9 @@ MAIN = {"enqueue": "rate", "memory": "bytes", "drain": "rate", "latency": "p50_m
 #: (step key prefix, field) -> (comparison, bound, text)
 TARGETS = {
     ("enqueue_batch", "rate"): (">=", 50_000, ">= 50,000"),
-    ("drain_c", "rate"): (">=", 10_000, ">= 10,000"),
+    # One worker process with several slots: the configuration the target is about.
+    ("drain_c8", "rate"): (">=", 10_000, ">= 10,000"),
+    ("drain_c32", "rate"): (">=", 10_000, ">= 10,000"),
     ("latency_idle", "p50_ms"): ("<=", 1.0, "<= 1 ms"),
 }
 

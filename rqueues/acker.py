@@ -88,15 +88,16 @@ class Acker:
             (dead if o.state == "dead" else done)[o.claimed.queue].append(o)
         scripts = self._conn.scripts
         pipe = self._conn.redis.pipeline(transaction=False)
+        # Dead letters first: a waiter woken by a completion then sees them too.
+        for name, items in dead.items():
+            dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
+            scripts.deadletter(self._conn.keys.queue(name), dead_rows, client=pipe)
         for name, items in done.items():
             rows = [
                 (o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl, o.delay_ms)
                 for o in items
             ]
             scripts.complete(self._conn.keys.queue(name), rows, client=pipe)
-        for name, items in dead.items():
-            dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
-            scripts.deadletter(self._conn.keys.queue(name), dead_rows, client=pipe)
         for reply in scripts.execute(pipe):
             if isinstance(reply, Exception):
                 raise reply

@@ -25,7 +25,8 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 import redis
@@ -120,6 +121,7 @@ class WorkerMetrics(Observer):
         self.stats = StatsBuffer()
         self._worker: Worker | None = None
         self._tasks: set[tuple[str, str]] = set()
+        self._cache: dict[tuple[str, str], _Series] = {}
         self._queues: set[str] = set()
         self._lock = threading.Lock()
         self._server: WSGIServer | None = None
@@ -137,11 +139,11 @@ class WorkerMetrics(Observer):
     def claimed(self, queue: str, jobs: Sequence[Claimed]) -> None:
         now = time.time()
         for job in jobs:
-            task = self._task(queue, job.function)
+            series = self._series(queue, job.function)
             entered = entry_seconds(job)
             wait = max(0.0, now - entered) if entered is not None else 0.0
-            self.started.labels(queue, task).inc()
-            self.wait_time.labels(queue, task).observe(wait)
+            series.started.inc()
+            series.wait.observe(wait)
             self.stats.started(queue, wait)
         if jobs:
             self.running.labels(queue).inc(len(jobs))
@@ -149,10 +151,13 @@ class WorkerMetrics(Observer):
     def finished(self, outcome: Outcome, seconds: float) -> None:
         job = outcome.claimed
         state = outcome.state or "cancelled"
-        task = self._task(job.queue, job.function)
-        self.completed.labels(job.queue, task, state).inc()
-        self.run_time.labels(job.queue, task).observe(seconds)
-        self.running.labels(job.queue).dec()
+        series = self._series(job.queue, job.function)
+        completed = series.completed.get(state)
+        if completed is None:
+            completed = self.completed.labels(job.queue, self._task(job.queue, job.function), state)
+        completed.inc()
+        series.run.observe(seconds)
+        series.running.dec()
         self.stats.finished(job.queue, state)
 
     def denied(self, queue: str) -> None:
@@ -192,6 +197,23 @@ class WorkerMetrics(Observer):
             stop(self._server)
             self._server = None
 
+    def _series(self, queue: str, function: str) -> _Series:
+        """The labelled children of a (queue, function): labels() costs too much per job."""
+        found = self._cache.get((queue, function))
+        if found is not None:
+            return found
+        task = self._task(queue, function)
+        series = _Series(
+            started=self.started.labels(queue, task),
+            wait=self.wait_time.labels(queue, task),
+            run=self.run_time.labels(queue, task),
+            running=self.running.labels(queue),
+            completed={o: self.completed.labels(queue, task, o) for o in OUTCOMES},
+        )
+        if len(self._cache) < 4 * self.max_tasks:  # names come from Redis: bound the cache
+            self._cache[(queue, function)] = series
+        return series
+
     def _task(self, queue: str, function: str) -> str:
         task = task_label(function)
         key = (queue, task)
@@ -215,6 +237,15 @@ class WorkerMetrics(Observer):
                 self._queues.add(queue)
                 self.acquires_denied.labels(queue)
                 self.running.labels(queue)
+
+
+@dataclass(frozen=True)
+class _Series:
+    started: Any
+    wait: Any
+    run: Any
+    running: Any
+    completed: dict[str, Any]
 
 
 def run_instrumented(worker: Worker, metrics: WorkerMetrics, port: int | None, addr: str = "0.0.0.0") -> None:

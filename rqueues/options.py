@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from .codec import pack, unpack
 from .errors import ConfigurationError
 from .retry import RetryPolicy
+
+_STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class JobOptions:
 
     def stored(self) -> dict[str, Any]:
         """The settings kept in the job record (id and delay are used at enqueue only)."""
-        data = {k: v for k, v in asdict(self).items() if v is not None and k not in ("job_id", "delay")}
+        data = {k: getattr(self, k) for k in _STORED if getattr(self, k) is not None}
         if "retry_on" in data:
             data["retry_on"] = list(data["retry_on"])
         return data

@@ -22,6 +22,7 @@ from .retry import RetryPolicy
 #: Jobs per script call in enqueue_many; every call of a batch goes in one pipeline.
 ENQUEUE_CHUNK = 500
 
+NO_OPTIONS = JobOptions()
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
 
 
@@ -166,7 +167,7 @@ def _row(call: Sequence[Any]) -> tuple[str, str, bytes, bytes, int]:
     if not 3 <= len(call) <= 4:
         raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
     fn, args, kwargs = call[0], call[1], call[2]
-    opts = call[3] if len(call) == 4 else JobOptions()
+    opts = call[3] if len(call) == 4 else NO_OPTIONS
     if not isinstance(opts, JobOptions):
         raise ConfigurationError(f"expected JobOptions as the 4th item, got {opts!r}")
     return (

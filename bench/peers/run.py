@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.peers.run")
     parser.add_argument("system", choices=SYSTEMS)
     parser.add_argument("--url", required=True)
-    parser.add_argument("--plan", default="peers")
+    parser.add_argument("--plan", default="peers", choices=("quick", "full", "peers"))
     args = parser.parse_args()
     # The driver stops an overdue run with SIGTERM: unwind so the worker processes are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

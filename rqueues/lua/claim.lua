@@ -39,10 +39,12 @@ if not r or not r[1] or #r[1][2] == 0 then
 end
 local expiry = now + tonumber(ARGV[4])
 local out = {0, now, due, '', ''}
+local leases = {}
 for _, entry in ipairs(r[1][2]) do
   local id, fields = entry[1], entry[2]
   if fields and #fields == 2 and fields[1] == 'job' then
-    redis.call('ZADD', KEYS[2], expiry, fields[2])
+    leases[#leases + 1] = expiry
+    leases[#leases + 1] = fields[2]
     out[#out + 1] = id
     out[#out + 1] = fields[2]
   else
@@ -53,5 +55,8 @@ for _, entry in ipairs(r[1][2]) do
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
   end
+end
+for i = 1, #leases, 1000 do  -- slices stay below Lua's unpack limit
+  redis.call('ZADD', KEYS[2], unpack(leases, i, math.min(i + 999, #leases)))
 end
 return out

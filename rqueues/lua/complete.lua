@@ -13,38 +13,41 @@
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local capped = tonumber(redis.call('HGET', KEYS[4], 'concurrency') or '0') > 0
-local done = 0
+local entries, jobs = {}, {}
 for i = 6, #KEYS do
   local a = (i - 6) * 6 + 1
   local entry, job, state, blob = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local ttl, delay = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local key = KEYS[i]
   if redis.call('XACK', KEYS[1], ARGV[1], entry) == 1 then
-    done = done + 1
-    redis.call('XDEL', KEYS[1], entry)
-    redis.call('ZREM', KEYS[2], job)
+    entries[#entries + 1] = entry
+    jobs[#jobs + 1] = job
+    local v = redis.call('HMGET', key, 'state', 'attempts', 'watched')
     local watched = false
-    if redis.call('EXISTS', key) == 1 then
+    if v[1] then
+      local attempts = v[2] or '0'
       if state == 'retry' then
-        local attempts = redis.call('HGET', key, 'attempts') or '0'
         redis.call('HSET', key, 'state', 'scheduled', 'error', blob, 'error.' .. attempts, blob)
         redis.call('ZADD', KEYS[5], now + delay, job)
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'scheduled', job)
+      elseif state == 'succeeded' then
+        redis.call('HSET', key, 'state', state, 'finished_at', now, 'result', blob)
+        watched = v[3] ~= false
       elseif state ~= '' then
-        local field = (state == 'succeeded') and 'result' or 'error'
-        redis.call('HSET', key, 'state', state, 'finished_at', now, field, blob)
-        if field == 'error' then
-          redis.call('HSET', key, 'error.' .. (redis.call('HGET', key, 'attempts') or '0'), blob)
-        end
-        if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-        watched = redis.call('HEXISTS', key, 'watched') == 1
-      elseif ttl > 0 then
-        redis.call('EXPIRE', key, ttl)
+        redis.call('HSET', key, 'state', state, 'finished_at', now, 'error', blob, 'error.' .. attempts, blob)
+        watched = v[3] ~= false
       end
+      if ttl > 0 and state ~= 'retry' then redis.call('EXPIRE', key, ttl) end
     end
     if watched or capped then
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'job', job)
     end
   end
 end
-return done
+-- One XDEL and one ZREM for the batch, in slices that stay below Lua's unpack limit.
+for i = 1, #entries, 500 do
+  local j = math.min(i + 499, #entries)
+  redis.call('XDEL', KEYS[1], unpack(entries, i, j))
+  redis.call('ZREM', KEYS[2], unpack(jobs, i, j))
+end
+return #entries

@@ -10,20 +10,21 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local out = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local state = redis.call('HGET', key, 'state')
-  if state == 'queued' then
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'state', 'running', 'started_at', now, 'worker', ARGV[1])
-    redis.call('HDEL', key, 'stop')
-    local v = redis.call('HMGET', key, 'function', 'payload', 'options', 'enqueued_at')
+  local v = redis.call('HMGET', key, 'state', 'function', 'payload', 'options', 'enqueued_at',
+    'attempts', 'stop')
+  if v[1] == 'queued' then
+    local attempts = tonumber(v[6] or '0') + 1
+    redis.call('HSET', key, 'state', 'running', 'started_at', now, 'worker', ARGV[1],
+      'attempts', attempts)
+    if v[7] then redis.call('HDEL', key, 'stop') end
     out[#out + 1] = 'run'
-    out[#out + 1] = v[1]
     out[#out + 1] = v[2]
+    out[#out + 1] = v[3]
     out[#out + 1] = attempts
-    out[#out + 1] = v[3] or ''
     out[#out + 1] = v[4] or ''
+    out[#out + 1] = v[5] or ''
   else
-    out[#out + 1] = state or 'missing'
+    out[#out + 1] = v[1] or 'missing'
     for _ = 1, 5 do out[#out + 1] = '' end
   end
 end
