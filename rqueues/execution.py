@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import decode_call, encode_error, encode_result
-from .context import JobContext, _set_current
+from .context import Flag, JobContext, _set_current
 from .errors import JobTimeout, SerializationError
 from .functions import FunctionRegistry
 from .retry import exception_names
@@ -29,7 +28,7 @@ class Claimed:
     result_ttl: int
     enqueued_at: float | None = None  # epoch seconds, from the record
     started: float = field(default_factory=time.monotonic)
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: Flag = field(default_factory=Flag)
     stop_requested: bool = False  # `rqueues stop`: the outcome is 'cancelled'
     done: bool = False  # finished running; its outcome is on the way to Redis
 
