@@ -12,7 +12,7 @@ import click
 
 from .cli_observe import COMMANDS as OBSERVE_COMMANDS
 from .cli_recovery import COMMANDS
-from .clikit import with_connection
+from .clikit import reaper_dead_after, with_connection
 from .connection import Connection
 from .errors import RqueuesError
 from .inspect import list_jobs, list_workers
@@ -20,7 +20,6 @@ from .job import STATES, Job, outcome
 from .options import JobOptions
 from .output import emit
 from .queue import Queue, queue_infos
-from .reaper import MIN_DEAD_AFTER
 from .retry import RetryPolicy
 from .routing import parse_tags
 from .worker import Worker
@@ -183,13 +182,7 @@ def workers(conn: Connection, as_json: bool) -> None:
     show_default=True,
     help="On SIGTERM, seconds running jobs may finish before they are handed back.",
 )
-@click.option(
-    "--dead-after",
-    type=click.FloatRange(min=MIN_DEAD_AFTER),
-    default=5.0,
-    show_default=True,
-    help="Seconds without a heartbeat after which a worker counts as dead.",
-)
+@reaper_dead_after
 @click.option("--no-reaper", is_flag=True, help="Do not reap dead workers' jobs from this worker.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus /metrics on this port.")
 @click.option("--metrics-addr", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")

@@ -9,13 +9,13 @@ import threading
 import click
 import redis
 
-from .clikit import with_connection
+from .clikit import reaper_dead_after, with_connection
 from .connection import Connection
 from .errors import ConfigurationError
 from .inspect import list_dead
 from .job import Job
 from .output import emit
-from .reaper import MIN_DEAD_AFTER, Health, Reaper, run_reaper
+from .reaper import Health, Reaper, run_reaper
 
 DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
 
@@ -30,13 +30,7 @@ DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
     show_default=True,
     help="Seconds between passes.",
 )
-@click.option(
-    "--dead-after",
-    type=click.FloatRange(min=MIN_DEAD_AFTER),
-    default=5.0,
-    show_default=True,
-    help="Seconds without a heartbeat after which a worker counts as dead.",
-)
+@reaper_dead_after
 @with_connection
 def reaper(conn: Connection, once: bool, dry_run: bool, interval: float, dead_after: float) -> None:
     """Give the jobs of dead workers back to their queues (workers also do this themselves)."""

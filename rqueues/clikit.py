@@ -10,6 +10,7 @@ import click
 
 from .connection import URL_ENV, connect
 from .errors import RqueuesError
+from .reaper import MIN_DEAD_AFTER
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,3 +36,13 @@ def with_connection(fn: F) -> F:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+#: The reaper's rule, shared by `worker` and `reaper`: never below two heartbeats.
+reaper_dead_after = click.option(
+    "--dead-after",
+    type=click.FloatRange(min=MIN_DEAD_AFTER),
+    default=5.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker counts as dead.",
+)

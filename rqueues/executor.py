@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 
 from .execution import Claimed, Outcome
+
+log = logging.getLogger("rqueues.worker")
 
 
 class ThreadExecutor:
@@ -39,4 +42,7 @@ class ThreadExecutor:
 
     def _slot(self) -> None:
         while (job := self._todo.get()) is not None:
-            self._on_done(self._run(job))
+            try:
+                self._on_done(self._run(job))
+            except Exception:  # a bug must not cost the worker a slot for good
+                log.exception("slot failed to finish job %s", job.job_id)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,20 +70,35 @@ class WorkerInfo:
 
     id: str
     last_heartbeat: float
+    age: float  # seconds since the last heartbeat, by Redis' clock (heartbeats use it too)
     info: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "last_heartbeat": iso(self.last_heartbeat),
-            "age_seconds": round(time.time() - self.last_heartbeat, 3),
+            "age_seconds": round(self.age, 3),
             **self.info,
         }
+
+
+def decode_worker_hash(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """A worker's registry hash as the heartbeat wrote it: JSON values decoded, the rest as text."""
+    info: dict[str, Any] = {}
+    for k, v in raw.items():
+        text = v.decode()
+        try:
+            info[k.decode()] = json.loads(text)
+        except ValueError:
+            info[k.decode()] = text
+    return info
 
 
 def list_workers(conn: Connection) -> list[WorkerInfo]:
     """Workers whose registry entry has not expired, most recent heartbeat first."""
     with conn.guard():
+        secs, micros = conn.redis.time()
+        now = secs + micros / 1e6
         beats = conn.redis.zrevrange(conn.keys.workers, 0, -1, withscores=True)
         pipe = conn.redis.pipeline(transaction=False)
         for wid, _ in beats:
@@ -94,14 +108,9 @@ def list_workers(conn: Connection) -> list[WorkerInfo]:
     for (wid, score), raw in zip(beats, details):
         if not raw:
             continue  # registry entry expired: not alive
-        info: dict[str, Any] = {}
-        for k, v in raw.items():
-            text = v.decode()
-            try:
-                info[k.decode()] = json.loads(text)
-            except ValueError:
-                info[k.decode()] = text
-        out.append(WorkerInfo(wid.decode(), score / 1000, info))
+        out.append(
+            WorkerInfo(wid.decode(), score / 1000, max(0.0, now - score / 1000), decode_worker_hash(raw))
+        )
     return out
 
 

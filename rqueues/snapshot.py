@@ -22,13 +22,13 @@ A worker is live while its heartbeat in the workers registry is at most
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import QueueConfig
 from .connection import Connection
+from .inspect import decode_worker_hash
 from .keys import GROUP
 from .stats import QueueStats
 
@@ -281,13 +281,7 @@ def _with_oldest(
 
 
 def _worker(wid: str, raw: Mapping[bytes, bytes], age: float) -> WorkerView:
-    info: dict[str, Any] = {}
-    for k, v in raw.items():
-        text = v.decode()
-        try:
-            info[k.decode()] = json.loads(text)
-        except ValueError:
-            info[k.decode()] = text
+    info = decode_worker_hash(raw)
     jobs = info.get("jobs")
     return WorkerView(
         id=wid,
