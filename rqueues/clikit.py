@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import redis
 
 from .connection import URL_ENV, connect
 from .errors import RqueuesError
@@ -34,6 +35,8 @@ def with_connection(fn: F) -> F:
             return fn(connect(redis_url, prefix=prefix), **kwargs)
         except RqueuesError as exc:
             raise click.ClickException(str(exc)) from exc
+        except redis.RedisError as exc:  # e.g. OOM under noeviction: a message, not a traceback
+            raise click.ClickException(f"Redis refused the command: {exc}") from exc
 
     return wrapper  # type: ignore[return-value]
 
