@@ -372,10 +372,10 @@ class Worker:
         with self._cond:
             self._running += len(runnable)
         self.observer.claimed(queue, runnable)
+        for outcome in others:  # first: they were claimed before any of these jobs can finish
+            self.acker.put(outcome)
         for job in runnable:
             self.executor.submit(job)
-        for outcome in others:
-            self.acker.put(outcome)
         return len(job_ids)
 
     def _block(self, waits: dict[str, str], timeout: float) -> None:
