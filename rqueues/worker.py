@@ -149,6 +149,23 @@ class Worker:
             self._hard.set()
         with self._cond:
             self._cond.notify_all()
+        # Off this thread: stop() runs in signal handlers, which must not touch the pool's lock.
+        threading.Thread(target=self._wake_dispatcher, name="rqueues-wake", daemon=True).start()
+
+    def _wake_dispatcher(self) -> None:
+        """End the dispatcher's blocking read now instead of at its timeout.
+
+        Other workers idle on these queues wake once too, find nothing and block again.
+        """
+        try:
+            pipe = self.conn.redis.pipeline(transaction=False)
+            for name in self.queues:
+                pipe.xadd(
+                    self.conn.keys.queue(name).events, {"wake": self.worker_id}, maxlen=1000, approximate=True
+                )
+            pipe.execute()
+        except redis.RedisError:
+            pass  # the read ends at its timeout anyway
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
