@@ -79,9 +79,7 @@ class Heartbeat:
             k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in self._describe().items()
         }
         pipe = self._conn.redis.pipeline(transaction=False)
-        # Stamped with Redis' clock, which the reaper ages it by: a skewed host clock must not kill it.
-        secs, micros = self._conn.redis.time()
-        pipe.zadd(keys.workers, {self.worker_id: int(secs) * 1000 + int(micros) // 1000})
+        self._conn.scripts.beat(keys.workers, self.worker_id, client=pipe)
         pipe.hset(keys.worker(self.worker_id), mapping=info)
         pipe.pexpire(keys.worker(self.worker_id), int(self.interval * 10_000))
         for name, jobs in held.items():

@@ -18,6 +18,7 @@ from .job import Job, new_job_id
 from .keys import GROUP, check_queue_name
 from .options import JobOptions
 from .retry import RetryPolicy
+from .snapshot import read_snapshot
 
 #: Jobs per script call in enqueue_many; every call of a batch goes in one pipeline.
 ENQUEUE_CHUNK = 500
@@ -180,33 +181,13 @@ def _row(call: Sequence[Any]) -> tuple[str, str, bytes, bytes, int]:
 
 
 def queue_infos(conn: Connection, names: Sequence[str]) -> list[QueueInfo]:
-    """Settings and counts of several queues in two round trips."""
-    r = conn.redis
+    """Settings and counts of several queues, from the same snapshot `rqueues info` shows."""
     with conn.guard():
-        secs, micros = r.time()
-        now_ms = secs * 1000 + micros // 1000
-        pipe = r.pipeline(transaction=False)
-        for name in names:
-            k = conn.keys.queue(name)
-            pipe.hgetall(k.config)
-            pipe.zcount(k.leases, now_ms + 1, "+inf")
-            pipe.xlen(k.stream)
-            pipe.xpending(k.stream, GROUP)
-            pipe.xinfo_groups(k.stream)
-            pipe.xlen(k.dead)
-        replies = pipe.execute(raise_on_error=False)
-    infos = []
-    for i, name in enumerate(names):
-        raw, running, length, pending, groups, dead = replies[i * 6 : i * 6 + 6]
-        if not raw or isinstance(raw, Exception):
-            raise QueueNotDeclared(name)
-        config = QueueConfig.from_hash(name, raw)
-        npending = pending["pending"] if isinstance(pending, dict) else 0
-        lag = (
-            next((g.get("lag") for g in groups if g["name"] == GROUP.encode()), None)
-            if isinstance(groups, list)
-            else None
-        )
-        waiting = lag if isinstance(lag, int) else max(0, length - npending)
-        infos.append(QueueInfo(name, config.concurrency, config.tags, running, waiting, npending, dead))
-    return infos
+        views = {v.name: v for v in read_snapshot(conn, list(names)).queues}
+    missing = [n for n in names if n not in views]
+    if missing:
+        raise QueueNotDeclared(missing[0])
+    return [
+        QueueInfo(v.name, v.concurrency, v.tags, v.in_use, v.waiting, v.pending, v.dead)
+        for v in (views[n] for n in names)
+    ]

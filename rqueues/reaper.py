@@ -31,6 +31,8 @@ log = logging.getLogger("rqueues.reaper")
 BATCH = 100  # pending entries examined per consumer per pass
 #: Below two heartbeat intervals (1 s each) a late beat would pass for a death.
 MIN_DEAD_AFTER = 2.0
+#: Pending entries younger than this cannot have lost their lease yet (leases last far longer).
+ORPHAN_IDLE_MS = 10_000
 
 
 @dataclass
@@ -65,10 +67,18 @@ class Reaper:
         beats = {w.decode(): int(s) for w, s in r.zrange(self.conn.keys.workers, 0, -1, withscores=True)}
         live = {w for w, beat in beats.items() if now_ms - beat <= self.dead_after_ms}
         report = ReapReport()
-        for name in self.conn.declared_queues():
-            raw = r.hgetall(self.conn.keys.queue(name).config)
-            if raw:
-                self._reap_queue(QueueConfig.from_hash(name, raw), live, beats, now_ms, report)
+        names = self.conn.declared_queues()
+        pipe = r.pipeline(transaction=False)  # every queue's settings and consumers in one round trip
+        for name in names:
+            keys = self.conn.keys.queue(name)
+            pipe.hgetall(keys.config)
+            pipe.xinfo_consumers(keys.stream, GROUP)
+        replies = pipe.execute(raise_on_error=False)
+        for i, name in enumerate(names):
+            raw, consumers = replies[2 * i], replies[2 * i + 1]
+            # A missing stream or group (a ResponseError here) means nothing is pending.
+            if isinstance(raw, dict) and raw and isinstance(consumers, list):
+                self._reap_queue(QueueConfig.from_hash(name, raw), consumers, live, beats, now_ms, report)
         if not self.dry_run:
             stale = [w for w in beats if w not in live]
             pipe = r.pipeline(transaction=False)
@@ -81,14 +91,16 @@ class Reaper:
         return report
 
     def _reap_queue(
-        self, config: QueueConfig, live: set[str], beats: dict[str, int], now_ms: int, report: ReapReport
+        self,
+        config: QueueConfig,
+        consumers: list[dict[str, Any]],
+        live: set[str],
+        beats: dict[str, int],
+        now_ms: int,
+        report: ReapReport,
     ) -> None:
         keys = self.conn.keys.queue(config.name)
         r = self.conn.redis
-        try:
-            consumers = r.xinfo_consumers(keys.stream, GROUP)
-        except redis.ResponseError:  # stream or group missing: nothing is pending
-            return
         for consumer in consumers:
             name = consumer["name"].decode()
             if name in live:
@@ -100,7 +112,8 @@ class Reaper:
                 why = f"no heartbeat for {age:.1f}s" if age is not None else "not registered"
                 reason = f"worker {name} died ({why})"
                 entries = r.xpending_range(keys.stream, GROUP, "-", "+", BATCH, consumername=name)
-                self._give_back(config, keys, [e["message_id"].decode() for e in entries], reason, report)
+                ids = [e["message_id"].decode() for e in entries]
+                self._give_back(config, keys, ids, self._job_ids(keys, ids), reason, report)
                 if name not in report.dead_workers:
                     report.dead_workers.append(name)
             if not self.dry_run and not r.xpending_range(keys.stream, GROUP, "-", "+", 1, consumername=name):
@@ -111,8 +124,9 @@ class Reaper:
     ) -> None:
         """Entries a live consumer has held past a lease period without a live lease."""
         r = self.conn.redis
-        idle = int(self._lease_hint(keys))
-        entries = r.xpending_range(keys.stream, GROUP, "-", "+", BATCH, consumername=consumer, idle=idle)
+        entries = r.xpending_range(
+            keys.stream, GROUP, "-", "+", BATCH, consumername=consumer, idle=ORPHAN_IDLE_MS
+        )
         if not entries:
             return
         ids = [e["message_id"].decode() for e in entries]
@@ -124,11 +138,8 @@ class Reaper:
         orphans = [i for i in ids if i not in jobs or scores.get(i) is None or scores[i] < now_ms]
         if orphans:
             report.orphans += len(orphans)
-            self._give_back(config, keys, orphans, f"lease of worker {consumer} expired", report)
-
-    def _lease_hint(self, keys: QueueKeys) -> float:
-        # Entries younger than this cannot have lost a lease yet; 10 s is below any sane lease.
-        return 10_000
+            found = {e: jobs[e] for e in orphans if e in jobs}
+            self._give_back(config, keys, orphans, found, f"lease of worker {consumer} expired", report)
 
     def _job_ids(self, keys: QueueKeys, entry_ids: list[str]) -> dict[str, str]:
         pipe = self.conn.redis.pipeline(transaction=False)
@@ -141,9 +152,15 @@ class Reaper:
         return out
 
     def _give_back(
-        self, config: QueueConfig, keys: QueueKeys, entry_ids: list[str], reason: str, report: ReapReport
+        self,
+        config: QueueConfig,
+        keys: QueueKeys,
+        entry_ids: list[str],
+        jobs: dict[str, str],
+        reason: str,
+        report: ReapReport,
     ) -> None:
-        jobs = self._job_ids(keys, entry_ids)
+        """Give back ``entry_ids``; ``jobs`` maps those still in the stream to their job id."""
         lost = [e for e in entry_ids if e not in jobs]
         if lost and not self.dry_run:
             # Pending but deleted (or not an rqueues entry): nothing left to run.

@@ -13,7 +13,7 @@ from .keys import GROUP, QueueKeys
 
 _NAMES = (
     "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
-    "giveback", "promote", "requeue", "stop",
+    "giveback", "promote", "requeue", "stop", "beat",
 )  # fmt: skip
 
 
@@ -110,6 +110,10 @@ class Scripts:
 
     def stop(self, q: QueueKeys, job_id: str, client: Any = None) -> Any:
         return self._run("stop", [q.job(job_id)], [], client)
+
+    def beat(self, workers: str, worker_id: str, client: Any = None) -> Any:
+        """Stamp a worker's heartbeat in the registry ``workers`` with Redis' clock."""
+        return self._run("beat", [workers], [worker_id], client)
 
     def watch(self, q: QueueKeys, job_id: str, client: Any = None) -> Any:
         return self._run("watch", [q.job(job_id), q.events], [], client)
