@@ -187,3 +187,12 @@ def wait_for_event(name: str, limit: float = 30.0) -> str:
     if not EVENTS.setdefault(name, threading.Event()).wait(limit):
         raise TimeoutError(f"event {name!r} not set within {limit}s")
     return name
+
+
+def spin(seconds: float) -> int:
+    """Pure-Python CPU work for ``seconds``: holds the GIL as much as the interpreter lets it."""
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += sum(i * i for i in range(1000))
+    return n

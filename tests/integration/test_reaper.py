@@ -448,3 +448,25 @@ def test_a_live_worker_with_a_slow_clock_keeps_its_job(
     conn.redis.rpush("skew:gate", "go")
     assert job.wait(timeout=15) == 1
     running.stop()
+
+
+def test_a_cpu_bound_job_does_not_starve_its_workers_heartbeat(
+    conn: Connection, q: Queue, worker_thread: Callable[..., Any], wait_until: Any
+) -> None:
+    """Invariant 3: the heartbeat thread keeps beating while a job burns CPU in Python code, so a
+    job running for longer than dead_after on a live worker is never taken from it."""
+    worker_thread(worker_id="w-busy", reaper=False, dead_after=2.0, heartbeat_seconds=0.5)
+    job = q.enqueue(tasks.spin, 4.0)
+    wait_until(lambda: job.state == "running", what="the job to start")
+    reaper = Reaper(conn, dead_after=2.0)
+    deadline = time.monotonic() + 3.0  # past dead_after, while the job still spins
+    passes = 0
+    while time.monotonic() < deadline:
+        report = reaper.reap_once()
+        assert (report.requeued, report.dead_workers) == (0, [])
+        passes += 1
+        time.sleep(0.25)
+    assert passes >= 8
+    assert job.wait(timeout=20) > 0
+    rec = job.record()
+    assert (rec.worker, rec.attempts, rec.reclaims) == ("w-busy", 1, 0)
