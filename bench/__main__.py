@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rqueues.embedded import EmbeddedServer
+from rqueues.quickstart.embedded import EmbeddedServer
 
 from . import report
 from .peers import PEERS, peer_python, run_system

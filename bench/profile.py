@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from rqueues.embedded import EmbeddedServer
+from rqueues.quickstart.embedded import EmbeddedServer
 
 from .peers.rqueues import System
 from .redisstats import per_job, snapshot

@@ -3,6 +3,7 @@
 from .config import QueueConfig
 from .connection import Connection, connect
 from .context import JobContext, current_job
+from .defaults import VERSION
 from .errors import (
     ConfigurationError,
     DuplicateJob,
@@ -21,9 +22,9 @@ from .job import Job, JobRecord
 from .options import JobOptions
 from .queue import Queue, QueueInfo
 from .retry import RetryPolicy
-from .worker import Worker
+from .worker.lifecycle import Worker
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "ConfigurationError",

@@ -6,12 +6,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from . import defaults
 from .errors import ConfigurationError
 from .retry import RetryPolicy
 from .routing import check_patterns
 
-DEFAULT_RESULT_TTL = 86_400
-DEFAULT_MAX_RECLAIMS = 3
+DEFAULT_RESULT_TTL = defaults.RESULT_TTL
+DEFAULT_MAX_RECLAIMS = defaults.MAX_RECLAIMS
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class QueueConfig:
             result_ttl=int(get.get("result_ttl", DEFAULT_RESULT_TTL)),
             retry=RetryPolicy(
                 retries=int(get.get("retries", 0)),
-                backoff=float(get.get("backoff", 1.0)),
-                backoff_max=float(get.get("backoff_max", 300.0)),
+                backoff=float(get.get("backoff", defaults.BACKOFF)),
+                backoff_max=float(get.get("backoff_max", defaults.BACKOFF_MAX)),
                 retry_on=tuple(json.loads(get.get("retry_on", "[]"))),
             ),
             max_reclaims=int(get.get("max_reclaims", DEFAULT_MAX_RECLAIMS)),

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .backend.replies import Verdict
+from .backend.store import Store, as_store
 from .codec import decode_call, decode_error, unpack
-from .connection import Connection, as_connection
 from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
 
@@ -127,7 +128,7 @@ class JobRecord:
 class Job:
     """A handle on one job. It holds no state of its own: every read asks Redis."""
 
-    def __init__(self, job_id: str, queue: str, connection: Connection) -> None:
+    def __init__(self, job_id: str, queue: str, connection: Store) -> None:
         self.id = job_id
         self.queue = queue
         self.connection = connection
@@ -145,13 +146,13 @@ class Job:
     @classmethod
     def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> Job:
         """Find a job by id, in ``queue`` or else in any declared queue."""
-        conn = as_connection(connection)
+        conn = as_store(connection)
         names = [queue] if queue else conn.declared_queues()
         with conn.guard():
             pipe = conn.redis.pipeline(transaction=False)
             for name in names:
                 pipe.exists(conn.keys.queue(name).job(job_id))
-            found = [name for name, hit in zip(names, pipe.execute()) if hit]
+            found = [name for name, hit in zip(names, pipe.execute(), strict=True) if hit]
         if not found:
             raise JobNotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
         return cls(job_id, found[0], conn)
@@ -181,9 +182,9 @@ class Job:
         """Cancel a queued job; False when it already started or finished."""
         with self.connection.guard():
             reply = self.connection.scripts.cancel(self._keys, self.id)
-        if reply[0] == -1:
+        if reply.verdict is Verdict.MISSING:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
-        return bool(reply[0] == 1)
+        return reply.verdict is Verdict.DONE
 
     def stop(self) -> bool:
         """Ask the worker running this job to stop it; False when it is not running.
@@ -193,17 +194,17 @@ class Job:
         """
         with self.connection.guard():
             reply = self.connection.scripts.stop(self._keys, self.id)
-        if reply[0] == -1:
+        if reply.verdict is Verdict.MISSING:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
-        return bool(reply[0] == 1)
+        return reply.verdict is Verdict.DONE
 
     def requeue(self) -> bool:
         """Put a dead-lettered or failed job back on its queue (same id, history kept)."""
         with self.connection.guard():
             reply = self.connection.scripts.requeue(self._keys, self.id)
-        if reply[0] == -1:
+        if reply.verdict is Verdict.MISSING:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
-        return bool(reply[0] == 1)
+        return reply.verdict is Verdict.DONE
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the job finishes; return its result or raise JobFailed.
@@ -214,10 +215,10 @@ class Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         r = self.connection.redis
         with self.connection.guard():
-            reply = self.connection.scripts.watch(self._keys, self.id)
-            if not reply:
+            watched = self.connection.scripts.watch(self._keys, self.id)
+            if watched is None:
                 raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
-            state, last = reply[0].decode(), reply[1]
+            state, last = watched.state, watched.events_id
             mine = self.id.encode()
             while state not in TERMINAL:
                 chunk = _WAIT_CHUNK

@@ -9,16 +9,17 @@ from typing import Any
 
 import redis
 
+from .backend import scripts
+from .backend.counts import read_counts
+from .backend.keys import GROUP, check_queue_name
+from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig
-from .connection import Connection, as_connection
 from .errors import ConfigurationError, DuplicateJob, QueueNotDeclared
 from .functions import function_name
 from .job import Job, new_job_id
-from .keys import GROUP, check_queue_name
 from .options import JobOptions
 from .retry import RetryPolicy
-from .snapshot import read_snapshot
 
 #: Jobs per script call in enqueue_many; every call of a batch goes in one pipeline.
 ENQUEUE_CHUNK = 500
@@ -56,7 +57,7 @@ class Queue:
 
     def __init__(self, name: str, connection: Any = None) -> None:
         self.name = check_queue_name(name)
-        self.connection: Connection = as_connection(connection)
+        self.connection: Store = as_store(connection)
         self.keys = self.connection.keys.queue(name)
 
     def __repr__(self) -> str:
@@ -126,14 +127,17 @@ class Queue:
         ids = [row[0] for row in rows]
         if len(set(ids)) != len(ids):
             raise DuplicateJob("the batch names the same job id twice")
-        r = self.connection.redis
         with self.connection.guard():
-            pipe = r.pipeline(transaction=False)
-            for i in range(0, len(rows), ENQUEUE_CHUNK):
-                self.connection.scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK], client=pipe)
-            for reply in self.connection.scripts.execute(pipe):
-                if isinstance(reply, redis.ResponseError):
-                    self._raise(reply)
+            batch = self.connection.scripts.batch()
+            replies = [
+                batch.add(scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK]))
+                for i in range(0, len(rows), ENQUEUE_CHUNK)
+            ]
+            batch.execute()
+            for reply in replies:
+                if isinstance(reply.error, redis.ResponseError):
+                    self._raise(reply.error)
+                reply.get()
         return [Job(job_id, self.name, self.connection) for job_id in ids]
 
     def _raise(self, error: redis.ResponseError) -> None:
@@ -180,14 +184,16 @@ def _row(call: Sequence[Any]) -> tuple[str, str, bytes, bytes, int]:
     )
 
 
-def queue_infos(conn: Connection, names: Sequence[str]) -> list[QueueInfo]:
-    """Settings and counts of several queues, from the same snapshot `rqueues info` shows."""
+def queue_infos(conn: Store, names: Sequence[str]) -> list[QueueInfo]:
+    """Settings and counts of several queues, counted as `rqueues info` counts them."""
     with conn.guard():
-        views = {v.name: v for v in read_snapshot(conn, list(names)).queues}
-    missing = [n for n in names if n not in views]
+        counts = read_counts(conn, list(names))
+    missing = [n for n in names if n not in counts]
     if missing:
         raise QueueNotDeclared(missing[0])
-    return [
-        QueueInfo(v.name, v.concurrency, v.tags, v.in_use, v.waiting, v.pending, v.dead)
-        for v in (views[n] for n in names)
-    ]
+    out = []
+    for name in names:
+        c = counts[name]
+        config = QueueConfig.from_hash(name, c.config)
+        out.append(QueueInfo(name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead))
+    return out

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import defaults
 from .errors import ConfigurationError
 
 
@@ -18,8 +19,8 @@ class RetryPolicy:
     by bare or dotted name)."""
 
     retries: int = 0
-    backoff: float = 1.0
-    backoff_max: float = 300.0
+    backoff: float = defaults.BACKOFF
+    backoff_max: float = defaults.BACKOFF_MAX
     retry_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

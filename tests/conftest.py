@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rqueues import Connection, Worker, connect
-from rqueues.embedded import EmbeddedServer
+from rqueues.quickstart.embedded import EmbeddedServer
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))  # so workers can --import tasks

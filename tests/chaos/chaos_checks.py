@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from rqueues import Connection
-from rqueues.keys import GROUP
+from rqueues.backend.keys import GROUP
 
 
 def leaks(conn: Connection, queues: list[str]) -> dict[str, int]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from rqueues import Connection
-from rqueues.embedded import EmbeddedServer
+from rqueues.quickstart.embedded import EmbeddedServer
 
 TESTS = Path(__file__).parent.parent
 

@@ -15,7 +15,7 @@ import timeline
 from chaos_checks import leaks, report
 
 from rqueues import Connection, JobFailed, Queue
-from rqueues.inspect import list_dead
+from rqueues.observe.listing import list_dead
 
 MAX_RECLAIMS = 2
 LOG = "chaos:poison:runs"

@@ -13,8 +13,8 @@ import timeline
 from chaos_checks import leaks, report
 
 from rqueues import Queue, connect
-from rqueues.embedded import EmbeddedServer
 from rqueues.errors import RedisUnavailable
+from rqueues.quickstart.embedded import EmbeddedServer
 
 CAP = 2
 SECONDS = 0.4

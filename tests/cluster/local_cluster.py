@@ -8,8 +8,8 @@ import time
 
 import redis
 
-from rqueues.embedded import EmbeddedServer, free_port
 from rqueues.errors import ConfigurationError
+from rqueues.quickstart.embedded import EmbeddedServer, free_port
 
 PRIMARIES = 3
 

@@ -10,7 +10,7 @@ import pytest
 from redis.exceptions import RedisClusterException
 
 from rqueues import Connection, Queue
-from rqueues.cluster import SlotWaiter
+from rqueues.backend.cluster import SlotWaiter
 
 # Far longer than any wait below: a worker that woke only at its periodic refresh would time out.
 REFRESH = 60.0

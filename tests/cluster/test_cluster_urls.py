@@ -8,9 +8,9 @@ import pytest
 from redis.cluster import RedisCluster
 
 from rqueues import ConfigurationError, Connection, Queue, RedisUnavailable, connect
-from rqueues.clients import redact, split_nodes
+from rqueues.backend.clients import redact, split_nodes
 from rqueues.connection import as_connection
-from rqueues.embedded import free_port
+from rqueues.quickstart.embedded import free_port
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from rqueues import ConfigurationError, Queue, RedisUnavailable, Worker, connect
-from rqueues.embedded import EmbeddedServer, find_server_binary, free_port
+from rqueues.quickstart.embedded import EmbeddedServer, find_server_binary, free_port
 
 SERVICE = "jobs-primary"
 

@@ -19,8 +19,8 @@ from rqueues import (
     SerializationError,
     connect,
 )
-from rqueues.embedded import free_port
-from rqueues.keys import GROUP
+from rqueues.backend.keys import GROUP
+from rqueues.quickstart.embedded import free_port
 
 StartWorker = Callable[..., Any]
 

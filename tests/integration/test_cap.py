@@ -15,7 +15,7 @@ from typing import Any
 import tasks
 
 from rqueues import Connection, Job, Queue
-from rqueues.keys import GROUP
+from rqueues.backend.keys import GROUP
 
 LOG, GATE = "cap:log", "cap:gate"
 

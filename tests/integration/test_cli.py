@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from rqueues import Connection, Job
 from rqueues.cli import main
-from rqueues.embedded import free_port
+from rqueues.quickstart.embedded import free_port
 
 # What the issue promises `--json` prints for scripts, in the table's column order.
 JOB_COLUMNS = (

@@ -11,9 +11,10 @@ import tasks
 from click.testing import CliRunner, Result
 
 from rqueues import Connection, Job, Queue, RetryPolicy
+from rqueues.backend.keys import GROUP
+from rqueues.backend.replies import ClaimKind
 from rqueues.cli import main
-from rqueues.keys import GROUP
-from rqueues.reaper import Reaper
+from rqueues.worker.reaper import Reaper
 
 
 @pytest.fixture
@@ -30,8 +31,8 @@ def cli(conn: Connection, redis_url: str) -> Callable[..., Result]:
 def kill_jobs(conn: Connection, queue: str, jobs: list[Job]) -> None:
     """Dead-letter ``jobs``: claim them as a worker that never beats, then reap (max_reclaims 0)."""
     keys = conn.keys.queue(queue)
-    kind, *_rest = conn.scripts.claim(keys, "w-crashed", len(jobs), 60_000)
-    assert kind == 0
+    reply = conn.scripts.claim(keys, "w-crashed", len(jobs), 60_000)
+    assert reply.kind == ClaimKind.CLAIMED
     conn.scripts.start(keys, [j.id for j in jobs], "w-crashed")
     assert Reaper(conn).reap_once().dead_lettered == len(jobs)
 

@@ -20,7 +20,7 @@ from rqueues import (
     Queue,
     WaitTimeout,
 )
-from rqueues.keys import GROUP
+from rqueues.backend.keys import GROUP
 from rqueues.queue import ENQUEUE_CHUNK
 
 StartWorker = Callable[..., Any]

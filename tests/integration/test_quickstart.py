@@ -16,7 +16,7 @@ import pytest
 
 from rqueues.errors import ConfigurationError
 from rqueues.job import JobRecord
-from rqueues.quickstart import (
+from rqueues.quickstart.session import (
     DEMO_QUEUES,
     DemoQueue,
     LineView,
@@ -209,7 +209,7 @@ def table_rows(out: str, header_start: str) -> list[dict[str, str]]:
     for line in lines[start + 1 :]:
         if not line.strip():
             break
-        rows.append(dict(zip(header, re.split(r"\s{2,}", line.strip()))))
+        rows.append(dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=False)))
     return rows
 
 

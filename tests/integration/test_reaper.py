@@ -18,13 +18,13 @@ import pytest
 import tasks
 from click.testing import CliRunner
 
-import rqueues.heartbeat as heartbeat_module
-import rqueues.reaper as reaper_module
+import rqueues.worker.heartbeat as heartbeat_module
 from rqueues import Connection, Queue
+from rqueues.backend.keys import GROUP
+from rqueues.backend.replies import ClaimKind, GiveBack
 from rqueues.cli import main
-from rqueues.inspect import list_dead
-from rqueues.keys import GROUP
-from rqueues.reaper import Health, Reaper, run_reaper
+from rqueues.observe.listing import list_dead
+from rqueues.worker.reaper import Health, Reaper, run_reaper
 
 DEAD_AFTER = 5.0
 
@@ -42,9 +42,9 @@ def beat(conn: Connection, worker: str, age: float) -> None:
 def claim_as(conn: Connection, queue: str, consumer: str, want: int = 1) -> list[tuple[str, str]]:
     """Claim and start up to ``want`` jobs as ``consumer``, as a worker would; (entry, job id) pairs."""
     keys = conn.keys.queue(queue)
-    kind, _now, _due, _stream, _events, *pairs = conn.scripts.claim(keys, consumer, want, 60_000)
-    assert kind == 0, kind
-    taken = [(e.decode(), j.decode()) for e, j in zip(pairs[0::2], pairs[1::2])]
+    reply = conn.scripts.claim(keys, consumer, want, 60_000)
+    assert reply.kind == ClaimKind.CLAIMED, reply.kind
+    taken = [(d.entry, d.job_id) for d in reply.deliveries]
     conn.scripts.start(keys, [j for _, j in taken], consumer)
     return taken
 
@@ -122,7 +122,7 @@ def test_a_delivery_completed_meanwhile_is_not_given_back(conn: Connection, q: Q
     replies = conn.scripts.giveback(
         keys, [(entry, job.id)], reclaim=True, max_reclaims=3, reason="worker w-slow died", error=b""
     )
-    assert replies == [b"gone"]
+    assert replies == [GiveBack.GONE]
     rec = job.record()
     assert (rec.state, rec.reclaims, rec.errors) == ("succeeded", 0, [])
     assert stream_jobs(conn, "default") == []  # no second run was queued
@@ -387,12 +387,10 @@ def test_no_reaping_until_redis_has_answered_for_dead_after(
     q: Queue,
     reaper_thread: Callable[..., Any],
     wait_until: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After an outage every heartbeat is stale; the reaper waits until live workers could beat again."""
     clock = [0.0]
-    monkeypatch.setattr(reaper_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    health = Health(settle=DEAD_AFTER)
+    health = Health(settle=DEAD_AFTER, clock=lambda: clock[0])
     health.failed()
     health.ok()  # Redis answers again at t=0
 

@@ -17,11 +17,11 @@ import redis
 import tasks
 
 from rqueues import Connection, Queue, RedisUnavailable, Worker, connect
-from rqueues.embedded import EmbeddedServer
-from rqueues.execution import Outcome
-from rqueues.keys import GROUP
-from rqueues.observer import Observer
-from rqueues.redis_settings import setting_warnings
+from rqueues.backend.keys import GROUP
+from rqueues.backend.settings import setting_warnings
+from rqueues.quickstart.embedded import EmbeddedServer
+from rqueues.worker.execution import Outcome
+from rqueues.worker.observer import Observer
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 import tasks
 
 from rqueues import Connection, JobFailed, JobOptions, Queue, RetryPolicy, Worker
-from rqueues.execution import Outcome
-from rqueues.keys import GROUP
-from rqueues.observer import Observer
+from rqueues.backend.keys import GROUP
+from rqueues.worker.execution import Outcome
+from rqueues.worker.observer import Observer
 
 StartWorker = Callable[..., Worker]
 
@@ -101,12 +101,12 @@ def test_retries_wait_at_least_their_delay_with_the_real_jitter(
     with pytest.raises(JobFailed):
         job.wait(timeout=15)
 
-    for delay, full in zip(observer.delays_ms, (100, 200, 300)):  # the third is capped
+    for delay, full in zip(observer.delays_ms, (100, 200, 300), strict=False):  # the third is capped
         assert full // 2 <= delay <= full
     assert len(observer.delays_ms) == 3
     starts = [tuple(map(int, line.split())) for line in conn.redis.lrange("attempts:log", 0, -1)]
     assert [n for n, _ in starts] == [1, 2, 3, 4]
-    for (_, before), (_, after), delay in zip(starts, starts[1:], observer.delays_ms):
+    for (_, before), (_, after), delay in zip(starts, starts[1:], observer.delays_ms, strict=False):
         assert after - before >= delay  # a retry never runs before it is due
     assert job.record().attempts == 4
     assert_nothing_left(conn, "default")

@@ -11,7 +11,7 @@ import pytest
 import tasks
 
 from rqueues import Connection, Queue
-from rqueues.keys import GROUP
+from rqueues.backend.keys import GROUP
 
 
 def test_sigterm_lets_the_running_job_finish_then_exits_cleanly(

@@ -17,7 +17,7 @@ import pytest
 import tasks
 
 from rqueues import Connection, Job, Queue
-from rqueues.keys import GROUP
+from rqueues.backend.keys import GROUP
 
 LOG, GATE = "handback:log", "handback:gate"
 

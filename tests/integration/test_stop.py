@@ -10,8 +10,8 @@ import tasks
 from click.testing import CliRunner, Result
 
 from rqueues import Connection, JobCancelled, Queue
+from rqueues.backend.keys import GROUP
 from rqueues.cli import main
-from rqueues.keys import GROUP
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 from obs_helpers import metric_names, need_tool, scrape
 
 from rqueues import Queue, Worker, connect
-from rqueues.embedded import EmbeddedServer, free_port
-from rqueues.exporter import exporter_registry
-from rqueues.metrics import WorkerMetrics, serve, stop
-from rqueues.reaper import Reaper
+from rqueues.observe.exporter import exporter_registry
+from rqueues.observe.metrics import WorkerMetrics, serve, stop
+from rqueues.quickstart.embedded import EmbeddedServer, free_port
+from rqueues.worker.reaper import Reaper
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ import yaml
 from check_jsonschema.cli import main as check_jsonschema
 from obs_helpers import DEPLOY, NODE_TOOLS, ROOT, need_tool, run
 
+from rqueues.backend.keys import GROUP, Keyspace
 from rqueues.cli import main as rqueues_cli
-from rqueues.keys import GROUP, Keyspace
 
 BASE = DEPLOY / "kubernetes" / "base"
 SYSTEMD = DEPLOY / "systemd"

@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from obs_helpers import run, scrape, value
 
 from rqueues import Connection, Queue, Worker, connect
+from rqueues.backend.keys import GROUP
 from rqueues.cli import main
-from rqueues.embedded import free_port
-from rqueues.exporter import ClusterCollector, exporter_registry
-from rqueues.keys import GROUP
-from rqueues.metrics import serve, stop
-from rqueues.reaper import Reaper
-from rqueues.snapshot import read_snapshot
+from rqueues.observe.exporter import ClusterCollector, exporter_registry
+from rqueues.observe.metrics import serve, stop
+from rqueues.observe.snapshot import read_snapshot
+from rqueues.quickstart.embedded import free_port
+from rqueues.worker.reaper import Reaper
 
 DEAD_AFTER = 1.0
 

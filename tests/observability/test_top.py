@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from rqueues import Connection, Queue, Worker
 from rqueues.cli import main
-from rqueues.metrics import WorkerMetrics
-from rqueues.snapshot import QueueView, Snapshot, read_snapshot
-from rqueues.stats import BUCKETS, LE, QueueStats, bucket_index, quantile
-from rqueues.top import RateWindow, duration, render, run_top, state
+from rqueues.observe.metrics import WorkerMetrics
+from rqueues.observe.snapshot import QueueView, Snapshot, read_snapshot
+from rqueues.observe.stats import BUCKETS, LE, QueueStats, bucket_index, quantile
+from rqueues.observe.top import RateWindow, duration, render, run_top, state
 
 
 def test_buckets_hold_values_up_to_their_bound() -> None:

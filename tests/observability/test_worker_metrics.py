@@ -12,10 +12,10 @@ import pytest
 from obs_helpers import run, scrape, value
 
 from rqueues import Connection, Job, JobFailed, Queue, Worker
-from rqueues.embedded import free_port
-from rqueues.execution import Claimed
-from rqueues.metrics import WorkerMetrics, entry_seconds, task_label
-from rqueues.stats import BUCKETS, LE, QueueStats
+from rqueues.observe.metrics import WorkerMetrics, entry_seconds, task_label
+from rqueues.observe.stats import BUCKETS, LE, QueueStats
+from rqueues.quickstart.embedded import free_port
+from rqueues.worker.execution import Claimed
 
 
 def test_counts_equal_the_jobs_run(conn: Connection, start_worker: Callable[..., Worker]) -> None:

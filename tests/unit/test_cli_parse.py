@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rqueues.cli import parse_call
+from rqueues.cli.main import parse_call
 
 CASES: list[tuple[list[str], list[Any], dict[str, Any]]] = [
     ([], [], {}),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
+from rqueues.backend.keys import Keyspace, QueueKeys, check_queue_name
 from rqueues.errors import ConfigurationError
-from rqueues.keys import Keyspace, QueueKeys, check_queue_name
 
 
 def queue_key_names(q: QueueKeys) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rqueues.output import table
+from rqueues.cli.output import table
 
 
 def test_table_aligns_columns_under_upper_case_headers() -> None:

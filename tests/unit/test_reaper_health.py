@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-import rqueues.reaper as reaper_module
-from rqueues.reaper import Health
+from rqueues.liveness import Health
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """A hand-stepped monotonic clock for the reaper module only."""
-    now = [1000.0]
-    monkeypatch.setattr(reaper_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    return now
+def clock() -> list[float]:
+    """A hand-stepped monotonic clock, given to each Health."""
+    return [1000.0]
 
 
 def test_not_settled_before_redis_has_answered(clock: list[float]) -> None:
-    health = Health(settle=5.0)
+    health = Health(settle=5.0, clock=lambda: clock[0])
     assert not health.settled()
     clock[0] += 100
     assert not health.settled()  # time alone settles nothing
 
 
 def test_settles_after_answering_for_the_whole_period(clock: list[float]) -> None:
-    health = Health(settle=5.0)
+    health = Health(settle=5.0, clock=lambda: clock[0])
     health.ok()
     clock[0] += 4.999
     health.ok()  # further answers do not restart the period
@@ -36,7 +31,7 @@ def test_settles_after_answering_for_the_whole_period(clock: list[float]) -> Non
 
 
 def test_a_failure_restarts_the_period(clock: list[float]) -> None:
-    health = Health(settle=5.0)
+    health = Health(settle=5.0, clock=lambda: clock[0])
     health.ok()
     clock[0] += 10
     assert health.settled()

@@ -1,0 +1,111 @@
+"""The one place that builds Redis key names.
+
+Every key of a queue carries the hash tag ``{q:NAME}`` so that a queue lives in
+one Redis Cluster slot and every Lua script touches one slot. Registries that
+span queues live outside the queue slots and are never touched from a script.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+#: Bumped when the layout of keys or records changes incompatibly.
+KEYSPACE_VERSION = 1
+GROUP = "rqueues"
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def check_queue_name(name: str) -> str:
+    """Return ``name`` if it is a valid queue name, else raise ConfigurationError."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigurationError(
+            f"invalid queue name {name!r}: use 1-128 characters from A-Z a-z 0-9 _ . : -"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """Key names of one queue; all share the queue's hash tag."""
+
+    prefix: str
+    name: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{q:{self.name}}}"
+
+    @property
+    def stream(self) -> str:
+        return f"{self.base}:stream"
+
+    @property
+    def config(self) -> str:
+        return f"{self.base}:config"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.base}:leases"
+
+    @property
+    def events(self) -> str:
+        """Wake-up stream: lease releases on capped queues, watched completions, config."""
+        return f"{self.base}:events"
+
+    @property
+    def scheduled(self) -> str:
+        return f"{self.base}:scheduled"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.base}:dead"
+
+    @property
+    def stats(self) -> str:
+        """Hash of cumulative counters (finished jobs by outcome, wait-time buckets); see stats.py."""
+        return f"{self.base}:stats"
+
+    @property
+    def job_prefix(self) -> str:
+        return f"{self.base}:job:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.base}:job:{job_id}"
+
+
+@dataclass(frozen=True)
+class Keyspace:
+    """Key names for one prefix."""
+
+    prefix: str = "rqueues"
+
+    def queue(self, name: str) -> QueueKeys:
+        return QueueKeys(self.prefix, check_queue_name(name))
+
+    @property
+    def queues(self) -> str:
+        """Set of declared queue names."""
+        return f"{self.prefix}:queues"
+
+    @property
+    def workers(self) -> str:
+        """Zset of worker ids scored by their last heartbeat (ms)."""
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """Hash describing one worker; expires when heartbeats stop."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def reaper(self) -> str:
+        """Hash the reaper writes each pass: last_run (ms), holder, reclaimed, dead_lettered."""
+        return f"{self.prefix}:reaper"
+
+    @property
+    def reaper_lock(self) -> str:
+        """Held by the one reaper acting at a time; left to expire, it paces passes."""
+        return f"{self.prefix}:reaper:lock"

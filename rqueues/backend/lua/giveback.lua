@@ -1,0 +1,51 @@
+-- Give jobs a worker no longer runs back to their queue as new stream entries, in
+-- one atomic step per job: acknowledge the old delivery, release its lease, add a
+-- new entry. Used for the jobs of dead workers (counted as reclaims; past the
+-- limit the job is dead-lettered) and for a stopping worker's hand-back (not counted).
+-- KEYS[1] stream, KEYS[2] leases, KEYS[3] dead, KEYS[4] events, KEYS[5] config,
+-- KEYS[6..] job hashes
+-- ARGV[1] group, ARGV[2] 1 to count a reclaim, 0 for a hand-back, ARGV[3] max reclaims,
+-- ARGV[4] reason, ARGV[5] the error recorded for the interrupted attempt (msgpack);
+-- then per job 2 values: entry id, job id
+-- Returns per job: 'queued', 'dead', or 'gone' (the delivery was no longer pending).
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local count, max = ARGV[2] == '1', tonumber(ARGV[3])
+local capped = tonumber(redis.call('HGET', KEYS[5], 'concurrency') or '0') > 0
+local out = {}
+for i = 6, #KEYS do
+  local a = (i - 6) * 2 + 5
+  local entry, job = ARGV[a + 1], ARGV[a + 2]
+  local key = KEYS[i]
+  if redis.call('XACK', KEYS[1], ARGV[1], entry) == 0 then
+    out[#out + 1] = 'gone'
+  else
+    redis.call('XDEL', KEYS[1], entry)
+    redis.call('ZREM', KEYS[2], job)
+    local reclaims = 0
+    if count and redis.call('EXISTS', key) == 1 then
+      reclaims = redis.call('HINCRBY', key, 'reclaims', 1)
+      local attempts = redis.call('HGET', key, 'attempts') or '0'
+      redis.call('HSET', key, 'error.' .. attempts, ARGV[5])
+    end
+    if redis.call('EXISTS', key) == 0 then
+      out[#out + 1] = 'gone'
+    elseif count and reclaims > max then
+      local reason = ARGV[4] .. '; reclaimed ' .. reclaims .. ' times (max_reclaims ' .. max .. ')'
+      local dead = redis.call('XADD', KEYS[3], '*', 'job', job, 'entry', entry, 'at', now, 'reason', reason)
+      redis.call('HSET', key, 'state', 'dead', 'finished_at', now, 'reason', reason, 'dead_entry', dead)
+      if redis.call('HEXISTS', key, 'watched') == 1 then
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
+      end
+      out[#out + 1] = 'dead'
+    else
+      redis.call('HSET', key, 'state', 'queued')
+      redis.call('XADD', KEYS[1], '*', 'job', job)
+      out[#out + 1] = 'queued'
+    end
+    if capped then
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'released', job)
+    end
+  end
+end
+return out

@@ -1,0 +1,135 @@
+"""Typed replies of the Lua scripts: the one place that reads their raw arrays.
+
+Each parser takes what Redis returned for one script call and gives a frozen
+record (or an enum), so no other module indexes a raw reply.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class ClaimKind(enum.IntEnum):
+    """What a claim found."""
+
+    CLAIMED = 0  # entries taken, each with a lease
+    EMPTY = 1  # nothing waiting: block on the stream and the events stream
+    CAPPED = 2  # the limit is reached: block on the events stream
+    GONE = 3  # the queue is no longer declared
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a job: its stream entry id and the job id it carries."""
+
+    entry: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ClaimReply:
+    kind: ClaimKind
+    now_ms: int  # the server's clock
+    due_ms: int | None  # when the earliest scheduled job is due, if any
+    stream_id: str  # block on the stream after this id (EMPTY)
+    events_id: str  # block on the events stream after this id (EMPTY, CAPPED)
+    deliveries: tuple[Delivery, ...]
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> ClaimReply:
+        kind, now_ms, due_ms, stream_id, events_id, *pairs = raw
+        deliveries = tuple(
+            Delivery(_text(e), _text(j)) for e, j in zip(pairs[0::2], pairs[1::2], strict=True)
+        )
+        due = int(due_ms)
+        return cls(
+            ClaimKind(int(kind)), int(now_ms), due if due >= 0 else None,
+            _text(stream_id), _text(events_id), deliveries,
+        )  # fmt: skip
+
+
+class StartStatus(enum.Enum):
+    RUN = "run"  # the job was queued and is now running
+    MISSING = "missing"  # no record (expired or deleted): dead-letter the entry
+    SKIP = "skip"  # any other state (e.g. cancelled while waiting): acknowledge unrun
+
+
+@dataclass(frozen=True)
+class Started:
+    """What start.lua returned for one job."""
+
+    status: StartStatus
+    state: str  # the record's state before the call ('' when missing)
+    function: str = ""
+    payload: bytes = b""
+    attempts: int = 0
+    options: bytes = b""
+    enqueued_ms: int | None = None
+
+    @classmethod
+    def parse_all(cls, raw: Sequence[Any]) -> list[Started]:
+        out = []
+        for i in range(0, len(raw), 6):
+            status, fn, payload, attempts, options, enqueued = raw[i : i + 6]
+            text = _text(status)
+            if text == "run":
+                enqueued_ms = int(enqueued) if enqueued else None
+                fields = (_text(fn), bytes(payload), int(attempts or 0), bytes(options or b""), enqueued_ms)
+                out.append(cls(StartStatus.RUN, "queued", *fields))
+            elif text == "missing":
+                out.append(cls(StartStatus.MISSING, ""))
+            else:
+                out.append(cls(StartStatus.SKIP, text))
+        return out
+
+
+class GiveBack(enum.Enum):
+    """What happened to one delivery given back."""
+
+    QUEUED = "queued"  # a new entry waits in the stream
+    DEAD = "dead"  # reclaimed too often: dead-lettered
+    GONE = "gone"  # the delivery was no longer pending: nothing done
+
+    @classmethod
+    def parse_all(cls, raw: Sequence[Any]) -> list[GiveBack]:
+        return [cls(_text(r)) for r in raw]
+
+
+class Verdict(enum.Enum):
+    """The reply of a job handle's operation (cancel, stop, requeue)."""
+
+    DONE = 1
+    WRONG_STATE = 0
+    MISSING = -1
+
+
+@dataclass(frozen=True)
+class HandleReply:
+    verdict: Verdict
+    detail: str = ""  # the job's state (WRONG_STATE) or the worker asked to stop (stop DONE)
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> HandleReply:
+        return cls(Verdict(int(raw[0])), _text(raw[1]) if len(raw) > 1 else "")
+
+
+@dataclass(frozen=True)
+class WatchReply:
+    state: str
+    events_id: str
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> WatchReply | None:
+        return cls(_text(raw[0]), _text(raw[1])) if raw else None
+
+
+def texts(raw: Sequence[Any]) -> list[str]:
+    """A reply that is a list of strings (entry ids, job ids)."""
+    return [_text(r) for r in raw]

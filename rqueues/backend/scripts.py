@@ -1,0 +1,275 @@
+"""Loads each Lua script under lua/ once per client and gives it a typed method.
+
+A script call is described by a ``Call`` (its keys, its arguments and the
+parser of its reply, see replies.py); ``Scripts.run`` sends one now and
+``Batch`` sends many in one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Generic, TypeVar
+
+from redis.cluster import ClusterPipeline
+from redis.exceptions import NoScriptError
+
+from .. import defaults
+from .keys import GROUP, QueueKeys
+from .replies import ClaimReply, GiveBack, HandleReply, Started, WatchReply, texts
+
+T = TypeVar("T")
+
+_NAMES = (
+    "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
+    "giveback", "promote", "requeue", "stop", "beat",
+)  # fmt: skip
+
+#: Constants every script may use, defined once in rqueues.defaults.
+PREAMBLE = f"local EVENTS_MAXLEN = {defaults.EVENTS_MAXLEN}\n"
+
+
+def source(name: str) -> str:
+    """A script's text as sent to Redis: the file, with the constants after any shebang line."""
+    text = files("rqueues.backend").joinpath("lua", f"{name}.lua").read_text()
+    if text.startswith("#!"):
+        first, _, rest = text.partition("\n")
+        return f"{first}\n{PREAMBLE}{rest}"
+    return PREAMBLE + text
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One script call: which script, its KEYS and ARGV, and how to read its reply."""
+
+    name: str
+    keys: Sequence[str]
+    args: Sequence[Any]
+    parse: Callable[[Any], T]
+
+
+class Pending(Generic[T]):
+    """The reply of a call in a Batch, available once the batch has executed."""
+
+    def __init__(self, parse: Callable[[Any], T]) -> None:
+        self._parse = parse
+        self._value: T | None = None
+        self._error: Exception | None = None
+        self._set = False
+
+    def _fill(self, raw: Any) -> None:
+        self._set = True
+        if isinstance(raw, Exception):
+            self._error = raw
+        else:
+            self._value = self._parse(raw)
+
+    @property
+    def error(self) -> Exception | None:
+        return self._error
+
+    def get(self) -> T:
+        """The parsed reply; raises the error Redis answered with."""
+        if not self._set:
+            raise RuntimeError("the batch has not been executed")
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+class Scripts:
+    """register_script reloads a script after a restart or failover empties the cache."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._scripts = {name: client.register_script(source(name)) for name in _NAMES}
+
+    def send(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
+        """Send one call on ``client`` (a pipeline queues it); the raw reply."""
+        if isinstance(client, ClusterPipeline):
+            # redis-py refuses EVALSHA in a cluster pipeline and would not reload a script
+            # a failover lost; the source is sent instead (Redis caches it by its SHA1).
+            text = self._scripts[name].script
+            return client.execute_command("EVAL", text, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        return self._scripts[name](keys=keys, args=args, client=client)
+
+    def run(self, call: Call[T]) -> T:
+        """Send ``call`` now and return its parsed reply."""
+        return call.parse(self.send(call.name, call.keys, call.args))
+
+    def batch(self, client: Any = None) -> Batch:
+        """Calls and plain commands to send in one round trip."""
+        return Batch(self, (client or self._client).pipeline(transaction=False))
+
+    def execute(self, pipe: Any) -> list[Any]:
+        """Execute a pipeline of script calls in one round trip; errors come back as replies.
+
+        redis-py sends SCRIPT EXISTS before every pipeline that calls a script, a second
+        round trip. Skip it; instead load the scripts and rerun the calls Redis answered
+        NOSCRIPT (they did not run), as after a restart or failover.
+        """
+        if isinstance(pipe, ClusterPipeline):
+            return list(pipe.execute(raise_on_error=False))
+        scripts, pipe.scripts = list(pipe.scripts), set()
+        stack = list(pipe.command_stack)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            for script in scripts:
+                script.sha = script.registered_client.script_load(script.script)
+            for i in missing:
+                pipe.execute_command(*stack[i][0], **stack[i][1])
+            for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        return replies
+
+    # One typed method per script: each sends its Call now.
+
+    def enqueue(self, q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> list[str]:
+        return self.run(enqueue(q, jobs))
+
+    def claim(self, q: QueueKeys, consumer: str, want: int, lease_ms: int) -> ClaimReply:
+        return self.run(claim(q, consumer, want, lease_ms))
+
+    def start(self, q: QueueKeys, job_ids: Sequence[str], worker: str) -> list[Started]:
+        return self.run(start(q, job_ids, worker))
+
+    def complete(self, q: QueueKeys, outcomes: Sequence[Sequence[Any]]) -> int:
+        return self.run(complete(q, outcomes))
+
+    def deadletter(self, q: QueueKeys, entries: Sequence[Sequence[str]]) -> int:
+        return self.run(deadletter(q, entries))
+
+    def giveback(
+        self,
+        q: QueueKeys,
+        entries: Sequence[tuple[str, str]],
+        *,
+        reclaim: bool,
+        max_reclaims: int,
+        reason: str,
+        error: bytes,
+    ) -> list[GiveBack]:
+        return self.run(giveback(q, entries, reclaim, max_reclaims, reason, error))
+
+    def promote(self, q: QueueKeys, job_ids: Sequence[str]) -> int:
+        return self.run(promote(q, job_ids))
+
+    def renew(self, q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> list[str]:
+        return self.run(renew(q, job_ids, lease_ms))
+
+    def cancel(self, q: QueueKeys, job_id: str) -> HandleReply:
+        return self.run(Call("cancel", [q.job(job_id), q.events, q.scheduled], [job_id], HandleReply.parse))
+
+    def requeue(self, q: QueueKeys, job_id: str) -> HandleReply:
+        return self.run(Call("requeue", [q.job(job_id), q.stream, q.dead], [job_id], HandleReply.parse))
+
+    def stop(self, q: QueueKeys, job_id: str) -> HandleReply:
+        return self.run(Call("stop", [q.job(job_id)], [], HandleReply.parse))
+
+    def watch(self, q: QueueKeys, job_id: str) -> WatchReply | None:
+        return self.run(Call("watch", [q.job(job_id), q.events], [], WatchReply.parse))
+
+    def beat(self, workers: str, worker_id: str) -> int:
+        return self.run(beat(workers, worker_id))
+
+
+class Batch:
+    """Script calls and plain commands sent in one round trip by ``execute()``."""
+
+    def __init__(self, scripts: Scripts, pipe: Any) -> None:
+        self._scripts = scripts
+        self.pipe = pipe
+        self._pending: list[Pending[Any]] = []
+
+    def add(self, call: Call[T]) -> Pending[T]:
+        self._scripts.send(call.name, call.keys, call.args, client=self.pipe)
+        pending = Pending(call.parse)
+        self._pending.append(pending)
+        return pending
+
+    def command(self, queue_it: Callable[[Any], Any]) -> Pending[Any]:
+        """A plain command, queued by ``queue_it(pipeline)``; its raw reply."""
+        queue_it(self.pipe)
+        pending: Pending[Any] = Pending(lambda raw: raw)
+        self._pending.append(pending)
+        return pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def execute(self, raise_first: bool = False) -> None:
+        """Send everything; each Pending then holds its reply or its error.
+
+        With ``raise_first`` the first error Redis answered is raised (after every
+        reply was read, so the others are still available).
+        """
+        sent, self._pending = self._pending, []
+        if not sent:
+            return
+        replies = self._scripts.execute(self.pipe)
+        for pending, raw in zip(sent, replies, strict=True):
+            pending._fill(raw)
+        if raise_first:
+            for pending in sent:
+                if pending.error is not None:
+                    raise pending.error
+
+
+# -- the calls: KEYS and ARGV as each script's header states them ---------------
+
+
+def enqueue(q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> Call[list[str]]:
+    """jobs: (job id, function, payload, options, delay ms) per job; the entry ids."""
+    keys = [q.config, q.stream, q.scheduled, q.events, *(q.job(j[0]) for j in jobs)]
+    return Call("enqueue", keys, [v for j in jobs for v in j], texts)
+
+
+def claim(q: QueueKeys, consumer: str, want: int, lease_ms: int) -> Call[ClaimReply]:
+    keys = [q.stream, q.leases, q.config, q.events, q.dead, q.scheduled]
+    return Call("claim", keys, [GROUP, consumer, want, lease_ms], ClaimReply.parse)
+
+
+def start(q: QueueKeys, job_ids: Sequence[str], worker: str) -> Call[list[Started]]:
+    return Call("start", [q.job(j) for j in job_ids], [worker], Started.parse_all)
+
+
+def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]]) -> Call[int]:
+    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job."""
+    keys = [q.stream, q.leases, q.events, q.config, q.scheduled, *(q.job(o[1]) for o in outcomes)]
+    return Call("complete", keys, [GROUP, *(v for o in outcomes for v in o)], int)
+
+
+def deadletter(q: QueueKeys, entries: Sequence[Sequence[str]]) -> Call[int]:
+    """entries: (entry id, job id, reason) per job."""
+    keys = [q.stream, q.leases, q.dead, q.events, *(q.job(e[1]) for e in entries)]
+    return Call("deadletter", keys, [GROUP, *(v for e in entries for v in e)], int)
+
+
+def giveback(
+    q: QueueKeys,
+    entries: Sequence[tuple[str, str]],
+    reclaim: bool,
+    max_reclaims: int,
+    reason: str,
+    error: bytes,
+) -> Call[list[GiveBack]]:
+    """entries: (entry id, job id) per job."""
+    keys = [q.stream, q.leases, q.dead, q.events, q.config, *(q.job(j) for _, j in entries)]
+    args = [GROUP, 1 if reclaim else 0, max_reclaims, reason, error, *(v for e in entries for v in e)]
+    return Call("giveback", keys, args, GiveBack.parse_all)
+
+
+def promote(q: QueueKeys, job_ids: Sequence[str]) -> Call[int]:
+    return Call("promote", [q.scheduled, q.stream, *(q.job(j) for j in job_ids)], list(job_ids), int)
+
+
+def renew(q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> Call[list[str]]:
+    """The job ids whose lease was missing."""
+    return Call("renew", [q.leases], [lease_ms, *job_ids], texts)
+
+
+def beat(workers: str, worker_id: str) -> Call[int]:
+    """Stamp a worker's heartbeat in the registry ``workers`` with Redis' clock."""
+    return Call("beat", [workers], [worker_id], int)

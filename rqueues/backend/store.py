@@ -1,0 +1,148 @@
+"""The one client factory: every Redis client rqueues uses is made here (by clients.py).
+
+A ``Store`` is a client plus the key names and scripts of one prefix: what
+every layer above talks to Redis through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import MovedError, RedisClusterException
+
+from .. import defaults
+from ..errors import ConfigurationError, RedisUnavailable
+from . import cluster
+from .clients import client_for, cluster_unavailable, redact
+from .keys import Keyspace
+from .scripts import Scripts
+
+DEFAULT_URL = defaults.DEFAULT_URL
+URL_ENV = defaults.URL_ENV
+SOCKET_TIMEOUT = 30.0
+
+
+class Store:
+    """A Redis client plus the key names and scripts of one rqueues prefix."""
+
+    def __init__(
+        self, client: redis.Redis | RedisCluster, url: str = "", prefix: str = defaults.PREFIX
+    ) -> None:
+        self.redis: Any = client  # redis-py's reply types are unions too wide to be useful
+        self.url = url
+        self.keys = Keyspace(prefix)
+        self.scripts = Scripts(client)
+        self.cluster = isinstance(client, RedisCluster)
+        self._waiters: dict[threading.Thread, cluster.SlotWaiter] = {}
+        self._waiters_lock = threading.Lock()
+
+    def declared_queues(self) -> list[str]:
+        """Names of every declared queue, sorted."""
+        with self.guard():
+            return sorted(n.decode() for n in self.redis.smembers(self.keys.queues))
+
+    def wait_streams(self, waits: Mapping[str, str], timeout: float) -> None:
+        """Block until a stream has an entry after its id in ``waits``, or ``timeout`` passes.
+
+        On Redis Cluster the streams may span slots, which one XREAD cannot:
+        see cluster.SlotWaiter.
+        """
+        if not self.cluster:
+            self.redis.xread(dict(waits), count=1, block=max(1, int(timeout * 1000)))
+            return
+        self._waiter().wait(waits, timeout)
+
+    def _waiter(self) -> cluster.SlotWaiter:
+        """This thread's waiter: it keeps connections with replies in flight between calls."""
+        me = threading.current_thread()
+        with self._waiters_lock:
+            waiter = self._waiters.get(me)
+            if waiter is None:
+                for thread in [t for t in self._waiters if not t.is_alive()]:
+                    self._waiters.pop(thread).close()
+                waiter = self._waiters[me] = cluster.SlotWaiter(self.redis)
+        return waiter
+
+    def scan(self, cursor: int, match: str, count: int, slot_key: str) -> tuple[int, list[bytes]]:
+        """One SCAN step for keys of the slot of ``slot_key`` (a queue's keys share one slot)."""
+        if self.cluster:
+            return cluster.scan(self.redis, cursor, match, count, slot_key)
+        next_cursor, found = self.redis.scan(cursor, match=match, count=count)
+        return int(next_cursor), list(found)
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a connection failure into RedisUnavailable naming the server."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
+        except RedisClusterException as exc:  # from a RedisCluster made outside connect()
+            if not cluster_unavailable(exc):
+                raise
+            raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
+        except MovedError as exc:
+            if self.cluster:
+                raise
+            raise ConfigurationError(
+                f"{redact(self.url)} is a Redis Cluster node: connect with redis+cluster://host:port"
+            ) from exc
+
+    def close(self) -> None:
+        with self._waiters_lock:
+            waiters, self._waiters = list(self._waiters.values()), {}
+        for waiter in waiters:
+            waiter.close()
+        self.redis.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact(self.url)!r}, prefix={self.keys.prefix!r})"
+
+
+def client_options(url: str) -> dict[str, Any]:
+    """Timeouts every client gets: blocking reads (a few seconds at most) stay well
+    below the socket timeout, which redis-py 8 would otherwise set to 5 s."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 5,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "health_check_interval": 30,
+    }
+    if not url.startswith("unix:"):
+        options["socket_keepalive"] = True
+    return options
+
+
+def resolve_url(url: str | None) -> str:
+    """``url``, else $RQUEUES_REDIS_URL, else redis://localhost:6379/0."""
+    return url or os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def open_client(url: str) -> redis.Redis | RedisCluster:
+    """A client for ``url``: ``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://``
+    or ``redis+sentinel://`` (see clients.py). Every client speaks RESP2."""
+    return client_for(url, client_options(url))
+
+
+def client_url(client: redis.Redis | RedisCluster) -> str:
+    """A URL naming the server a ready-made client talks to."""
+    if isinstance(client, RedisCluster):
+        node = client.get_default_node()  # type: ignore[no-untyped-call]
+        return f"redis+cluster://{node.host}:{node.port}"
+    kwargs = client.connection_pool.connection_kwargs
+    return f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+
+
+def as_store(connection: Any) -> Store:
+    """Accept a Store, a redis-py client, a URL or None (the default URL)."""
+    if isinstance(connection, Store):
+        return connection
+    if isinstance(connection, (redis.Redis, RedisCluster)):
+        return Store(connection, client_url(connection))
+    url = resolve_url(connection)
+    return Store(open_client(url), url)

@@ -1,0 +1,51 @@
+"""What every CLI command shares: connection options and error reporting."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import redis
+
+from ..connection import URL_ENV, connect
+from ..errors import RqueuesError
+from ..worker.reaper import MIN_DEAD_AFTER
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_connection(fn: F) -> F:
+    """Adds --redis-url and --prefix and passes a Store; turns rqueues errors into messages."""
+
+    @click.option(
+        "--redis-url",
+        envvar=URL_ENV,
+        default=None,
+        help=(
+            "Redis URL: redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// "
+            f"(default ${URL_ENV}, else redis://localhost:6379/0)."
+        ),
+    )
+    @click.option("--prefix", default="rqueues", show_default=True, help="Key prefix.")
+    @functools.wraps(fn)
+    def wrapper(redis_url: str | None, prefix: str, **kwargs: Any) -> Any:
+        try:
+            return fn(connect(redis_url, prefix=prefix), **kwargs)
+        except RqueuesError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except redis.RedisError as exc:  # e.g. OOM under noeviction: a message, not a traceback
+            raise click.ClickException(f"Redis refused the command: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+#: The reaper's rule, shared by `worker` and `reaper`: never below two heartbeats.
+reaper_dead_after = click.option(
+    "--dead-after",
+    type=click.FloatRange(min=MIN_DEAD_AFTER),
+    default=5.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker counts as dead.",
+)

@@ -1,0 +1,396 @@
+"""The `rqueues` command: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..backend.store import Store
+from ..errors import RqueuesError
+from ..job import STATES, Job, outcome
+from ..observe.listing import list_jobs, list_workers
+from ..options import JobOptions
+from ..queue import Queue, queue_infos
+from ..retry import RetryPolicy
+from ..routing import parse_tags
+from ..worker.lifecycle import Worker
+from .kit import reaper_dead_after, with_connection
+from .observe import COMMANDS as OBSERVE_COMMANDS
+from .output import emit
+from .recovery import COMMANDS
+
+JOB_COLUMNS = (
+    "id",
+    "queue",
+    "function",
+    "state",
+    "attempts",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "worker",
+)
+QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
+WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
+
+
+@click.group()
+@click.version_option(package_name="rqueues")
+def main() -> None:
+    """rqueues: a Redis-backed worker pool with cluster-wide concurrency caps."""
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Most jobs of this queue running at once, over all workers (0 = unlimited).",
+)
+@click.option("--tags", "-t", multiple=True, help="Tag pattern (regex) a worker must match; repeatable.")
+@click.option(
+    "--result-ttl",
+    type=click.IntRange(min=1),
+    default=86_400,
+    show_default=True,
+    help="Seconds a finished job's record and result are kept.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Attempts after a failure before the job is failed.",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds before the first retry; doubles each retry (with jitter).",
+)
+@click.option(
+    "--backoff-max",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Longest wait between retries, in seconds.",
+)
+@click.option(
+    "--retry-on", multiple=True, help="Retry only these exception types (name or dotted name); repeatable."
+)
+@click.option(
+    "--max-reclaims",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Times a job may be taken back from dead workers before it is dead-lettered.",
+)
+@with_connection
+def declare(
+    conn: Store,
+    name: str,
+    concurrency: int,
+    tags: tuple[str, ...],
+    result_ttl: int,
+    retries: int,
+    backoff: float,
+    backoff_max: float,
+    retry_on: tuple[str, ...],
+    max_reclaims: int,
+) -> None:
+    """Create a queue or replace its settings; running workers pick them up at once.
+
+    The declaration is the whole configuration: an option left out takes its default.
+    """
+    retry = RetryPolicy(retries, backoff, max(backoff, backoff_max), tuple(parse_tags(retry_on)))
+    config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims)
+    limit = config.concurrency or "unlimited"
+    click.echo(
+        f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'} (version {config.version})"
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_connection
+def queues(conn: Store, as_json: bool) -> None:
+    """List declared queues with their limit, running, waiting and tags."""
+    rows = [i.to_json() for i in queue_infos(conn, conn.declared_queues())]
+    for row in rows:
+        row["concurrency"] = row["concurrency"] or ("unlimited" if not as_json else 0)
+    emit(rows, QUEUE_COLUMNS, as_json)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--sample",
+    "sample_seconds",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds over which rates and the p95 wait are measured (0: none).",
+)
+@with_connection
+def info(conn: Store, as_json: bool, sample_seconds: float) -> None:
+    """What `rqueues top` shows, once: queues (limit, in use, waiting, rates, p95 wait) and workers."""
+    from ..observe.top import info_json, render, sample
+
+    with conn.guard():
+        snap, rates, functions = sample(conn, sample_seconds)
+    if as_json:
+        click.echo(json.dumps(info_json(snap, rates, functions), indent=2))
+        return
+    click.echo(render(snap, rates, functions))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_connection
+def workers(conn: Store, as_json: bool) -> None:
+    """List live workers with host, pid, tags, queues and running jobs."""
+    emit([w.to_json() for w in list_workers(conn)], WORKER_COLUMNS, as_json)
+
+
+@main.command()
+@click.option("--queues", "-q", default=None, help="Comma-separated queues (default: every matching queue).")
+@click.option("--tags", "-t", multiple=True, help="Worker tag, e.g. has=gpu; repeatable or comma-separated.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Job slots (threads) in this worker.",
+)
+@click.option("--import", "imports", multiple=True, help="Module whose functions jobs may run; repeatable.")
+@click.option("--burst", is_flag=True, help="Exit once no job is left.")
+@click.option("--worker-id", default=None, help="Worker id (default host.pid.random).")
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM, seconds running jobs may finish before they are handed back.",
+)
+@reaper_dead_after
+@click.option("--no-reaper", is_flag=True, help="Do not reap dead workers' jobs from this worker.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus /metrics on this port.")
+@click.option("--metrics-addr", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
+@click.option("--log-level", default="INFO", show_default=True)
+@with_connection
+def worker(
+    conn: Store,
+    queues: str | None,
+    tags: tuple[str, ...],
+    concurrency: int,
+    imports: tuple[str, ...],
+    burst: bool,
+    worker_id: str | None,
+    shutdown_timeout: float,
+    dead_after: float,
+    no_reaper: bool,
+    metrics_port: int | None,
+    metrics_addr: str,
+    log_level: str,
+) -> None:
+    """Run a worker until SIGTERM/Ctrl-C (running jobs finish first)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.path.insert(0, os.getcwd())  # so --import finds the project's own modules
+    names = [q for q in (queues or "").split(",") if q.strip()] or None
+    from ..observe.metrics import WorkerMetrics, run_instrumented  # prometheus_client only where needed
+
+    metrics = WorkerMetrics()
+    w = Worker(
+        conn,
+        observer=metrics,
+        queues=names,
+        tags=parse_tags(tags),
+        concurrency=concurrency,
+        imports=imports,
+        burst=burst,
+        worker_id=worker_id,
+        shutdown_timeout=shutdown_timeout,
+        dead_after=dead_after,
+        reaper=not no_reaper,
+    )
+    run_instrumented(w, metrics, metrics_port, metrics_addr)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("queue")
+@click.argument("function")
+@click.option("--job-id", default=None, help="Use this job id instead of a generated one.")
+@click.option("--job-timeout", type=float, default=None, help="Seconds the job may run.")
+@click.option("--result-ttl", type=click.IntRange(min=1), default=None, help="Seconds to keep the result.")
+@click.option("--wait", "wait", type=float, default=None, help="Wait this many seconds and print the result.")
+@with_connection
+def enqueue(
+    conn: Store,
+    queue: str,
+    function: str,
+    job_id: str | None,
+    job_timeout: float | None,
+    result_ttl: int | None,
+    wait: float | None,
+) -> None:
+    """Enqueue FUNCTION (module:name) with ARGS; `--name value` becomes a keyword argument.
+
+    Each value is parsed as JSON when it parses, else taken as a string.
+    """
+    args, kwargs = parse_call(click.get_current_context().args)
+    opts = JobOptions(job_id=job_id, timeout=job_timeout, result_ttl=result_ttl)
+    job = Queue(queue, conn).enqueue_many([(function, args, kwargs, opts)])[0]
+    click.echo(job.id)
+    if wait is not None:
+        click.echo(json.dumps(job.wait(timeout=wait), default=str))
+
+
+def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Split CLI tokens into positional and keyword arguments (`--key value`, `--flag`)."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("--") and len(token) > 2:
+            name, eq, value = token[2:].partition("=")
+            key = name.replace("-", "_")
+            if eq:
+                kwargs[key] = _value(value)
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                kwargs[key] = _value(tokens[i + 1])
+                i += 1
+            else:
+                kwargs[key] = True
+        else:
+            args.append(_value(token))
+        i += 1
+    return args, kwargs
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@main.command()
+@click.option("--queue", "-q", "queue_names", multiple=True, help="Only these queues; repeatable.")
+@click.option("--state", "-s", type=click.Choice(STATES), default=None, help="Only jobs in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_connection
+def jobs(conn: Store, queue_names: tuple[str, ...], state: str | None, limit: int, as_json: bool) -> None:
+    """List jobs, newest first (like `guild runs --running`)."""
+    records = list_jobs(conn, queue_names or None, state, limit)
+    emit([r.to_json() for r in records], JOB_COLUMNS, as_json)
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--queue", "-q", default=None, help="The job's queue (found automatically if omitted).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_connection
+def job(conn: Store, job_id: str, queue: str | None, as_json: bool) -> None:
+    """Show one job: state, times, worker, result or error."""
+    rec = Job.fetch(job_id, conn, queue).record()
+    data = rec.to_json()
+    call = rec.call()
+    data["args"], data["kwargs"] = call if call else (None, None)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    for key, value in data.items():
+        if key == "error" and value:
+            click.echo(f"error: {value['type']}: {value['message']}")
+            if value.get("traceback"):
+                click.echo(value["traceback"].rstrip())
+        elif value is not None:
+            click.echo(f"{key}: {value}")
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--queue", "-q", default=None, help="The job's queue (found automatically if omitted).")
+@with_connection
+def cancel(conn: Store, job_id: str, queue: str | None) -> None:
+    """Cancel a queued job (it will not run)."""
+    handle = Job.fetch(job_id, conn, queue)
+    if not handle.cancel():
+        raise click.ClickException(f"job {job_id} is {handle.state}, not queued: not cancelled")
+    click.echo(f"cancelled {job_id}")
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--queue", "-q", default=None)
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@with_connection
+def wait(conn: Store, job_id: str, queue: str | None, timeout: float | None) -> None:
+    """Wait for a job and print its result as JSON (exit 1 if it failed)."""
+    handle = Job.fetch(job_id, conn, queue)
+    handle.wait(timeout)
+    click.echo(json.dumps(outcome(handle.record()), default=str))
+
+
+@main.command()
+@click.option(
+    "--jobs", "-n", type=click.IntRange(1, 1000), default=40, show_default=True, help="Jobs to enqueue."
+)
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(2, 16),
+    default=4,
+    show_default=True,
+    help="Worker processes; every other one carries has=gpu.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Job slots per worker.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the job durations.")
+@click.option(
+    "--live/--no-live", default=None, help="Redraw progress in place (default: when stdout is a terminal)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the jobs before giving up.",
+)
+def quickstart(
+    jobs: int, workers: int, concurrency: int, seed: int | None, live: bool | None, timeout: float
+) -> None:
+    """Start a private server, capped and tag-routed queues and worker processes; watch jobs flow."""
+    from ..quickstart.session import QuickstartOptions, run  # only this command needs it
+
+    try:
+        status = run(QuickstartOptions(jobs, workers, concurrency, seed, live, timeout))
+    except RqueuesError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.get_current_context().exit(status)
+
+
+for _command in [*COMMANDS, *OBSERVE_COMMANDS]:
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""CLI commands for watching a cluster: the Prometheus exporter and `rqueues top`."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ..backend.store import Store
+from ..observe.snapshot import DEFAULT_DEAD_AFTER
+from .kit import with_connection
+
+dead_after_option = click.option(
+    "--dead-after",
+    type=click.FloatRange(min=0.5),
+    default=DEFAULT_DEAD_AFTER,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker counts as dead (the reaper's rule).",
+)
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=9808, show_default=True)
+@click.option("--addr", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@dead_after_option
+@click.option(
+    "--once", is_flag=True, help="Print one scrape to stdout and exit (e.g. for a textfile collector)."
+)
+@click.option("--log-level", default="INFO", show_default=True)
+@with_connection
+def exporter(conn: Store, port: int, addr: str, dead_after: float, once: bool, log_level: str) -> None:
+    """Serve the cluster's queues, workers and reaper as Prometheus metrics, read from Redis per scrape."""
+    from ..observe.exporter import exporter_registry, run_exporter
+
+    if once:
+        from prometheus_client import generate_latest
+
+        click.echo(generate_latest(exporter_registry(conn, dead_after)).decode(), nl=False)
+        return
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_exporter(conn, port, addr, dead_after)
+
+
+@click.command()
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, help="Seconds per refresh."
+)
+@click.option(
+    "--window", type=click.FloatRange(min=1), default=10.0, show_default=True, help="Seconds rates cover."
+)
+@click.option("--count", "-n", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
+@dead_after_option
+@with_connection
+def top(conn: Store, interval: float, window: float, count: int | None, dead_after: float) -> None:
+    """Live view of queues (limit, in use, waiting, rates, p95 wait) and workers; Ctrl-C quits."""
+    from ..observe.top import run_top
+
+    try:
+        run_top(conn, interval, window, count, dead_after=dead_after)
+    except KeyboardInterrupt:
+        pass
+
+
+COMMANDS = [exporter, top]

@@ -1,0 +1,158 @@
+"""Read-only views for the CLI and scripts: jobs by state, workers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..backend.keys import GROUP
+from ..backend.store import Store
+from ..errors import ConfigurationError
+from ..job import STATES, JobRecord, iso
+
+_SCAN_COUNT = 1000
+
+
+def list_jobs(
+    conn: Store, queues: Iterable[str] | None = None, state: str | None = None, limit: int = 100
+) -> list[JobRecord]:
+    """Jobs of the given queues (default: all declared), newest first.
+
+    Running jobs come from the leases, queued ones from the stream after the
+    group's delivery point; finished ones need a SCAN of job records, bounded
+    by ``limit``.
+    """
+    if state is not None and state not in STATES:
+        raise ConfigurationError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+    names = list(queues) if queues else conn.declared_queues()
+    records: list[JobRecord] = []
+    with conn.guard():
+        for name in names:
+            ids = _candidate_ids(conn, name, state, limit)
+            records.extend(r for r in _records(conn, name, ids) if state is None or r.state == state)
+    records.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
+    return records[:limit]
+
+
+def _candidate_ids(conn: Store, queue: str, state: str | None, limit: int) -> list[str]:
+    keys = conn.keys.queue(queue)
+    r = conn.redis
+    if state == "running":
+        return [m.decode() for m in r.zrange(keys.leases, 0, -1)]
+    if state == "queued":
+        groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
+        start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")
+        entries = r.xrange(keys.stream, min=b"(" + start, count=limit)
+        return [f[b"job"].decode() for _, f in entries if b"job" in f]
+    ids: list[str] = []
+    cursor = 0
+    prefix = keys.job_prefix
+    while True:
+        cursor, found = conn.scan(cursor, prefix + "*", _SCAN_COUNT, slot_key=keys.stream)
+        ids.extend(k.decode()[len(prefix) :] for k in found)
+        if cursor == 0 or (state is None and len(ids) >= limit):
+            return ids
+
+
+def _records(conn: Store, queue: str, ids: list[str]) -> list[JobRecord]:
+    keys = conn.keys.queue(queue)
+    pipe = conn.redis.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hgetall(keys.job(job_id))
+    return [JobRecord.from_hash(queue, j, raw) for j, raw in zip(ids, pipe.execute(), strict=True) if raw]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker as its last heartbeat described it."""
+
+    id: str
+    last_heartbeat: float
+    age: float  # seconds since the last heartbeat, by Redis' clock (heartbeats use it too)
+    info: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "last_heartbeat": iso(self.last_heartbeat),
+            "age_seconds": round(self.age, 3),
+            **self.info,
+        }
+
+
+def decode_worker_hash(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """A worker's registry hash as the heartbeat wrote it: JSON values decoded, the rest as text."""
+    info: dict[str, Any] = {}
+    for k, v in raw.items():
+        text = v.decode()
+        try:
+            info[k.decode()] = json.loads(text)
+        except ValueError:
+            info[k.decode()] = text
+    return info
+
+
+def list_workers(conn: Store) -> list[WorkerInfo]:
+    """Workers whose registry entry has not expired, most recent heartbeat first."""
+    with conn.guard():
+        secs, micros = conn.redis.time()
+        now = secs + micros / 1e6
+        beats = conn.redis.zrevrange(conn.keys.workers, 0, -1, withscores=True)
+        pipe = conn.redis.pipeline(transaction=False)
+        for wid, _ in beats:
+            pipe.hgetall(conn.keys.worker(wid.decode()))
+        details = pipe.execute()
+    out = []
+    for (wid, score), raw in zip(beats, details, strict=True):
+        if not raw:
+            continue  # registry entry expired: not alive
+        out.append(
+            WorkerInfo(wid.decode(), score / 1000, max(0.0, now - score / 1000), decode_worker_hash(raw))
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One entry of a queue's dead letters."""
+
+    queue: str
+    entry: str
+    job_id: str
+    reason: str
+    at: float | None
+    function: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "id": self.job_id,
+            "entry": self.entry,
+            "function": self.function,
+            "dead_at": iso(self.at),
+            "reason": self.reason,
+        }
+
+
+def list_dead(conn: Store, queues: Iterable[str] | None = None, limit: int = 1000) -> list[DeadLetter]:
+    """Dead letters of the given queues (default: all declared), oldest first."""
+    names = list(queues) if queues else conn.declared_queues()
+    out: list[DeadLetter] = []
+    with conn.guard():
+        for name in names:
+            keys = conn.keys.queue(name)
+            entries = conn.redis.xrange(keys.dead, count=limit)
+            pipe = conn.redis.pipeline(transaction=False)
+            for _, fields in entries:
+                pipe.hget(keys.job(fields.get(b"job", b"").decode() or "-"), "function")
+            functions = pipe.execute()
+            for (entry, fields), fn in zip(entries, functions, strict=True):
+                at = fields.get(b"at")
+                out.append(DeadLetter(
+                    name, entry.decode(), fields.get(b"job", b"").decode(),
+                    fields.get(b"reason", b"").decode(), int(at) / 1000 if at else None,
+                    fn.decode() if fn else None,
+                ))  # fmt: skip
+    return out

@@ -1,0 +1,599 @@
+"""`rqueues quickstart`: watch jobs flow through capped and tag-routed queues, with nothing to install.
+
+It starts a private server (see embedded.py), declares three queues, starts
+worker processes with and without the ``has=gpu`` tag, enqueues jobs that
+sleep for a moment, shows progress, and ends with a summary computed from the
+job records. Everything it starts it stops again: on success, on an error, on
+Ctrl-C, SIGTERM or SIGHUP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..backend.store import Store
+from ..connection import connect
+from ..errors import ConfigurationError, RqueuesError
+from ..job import TERMINAL, JobRecord
+from ..observe.listing import list_workers
+from ..observe.table import table
+from ..queue import Queue, queue_infos
+from ..routing import matches
+from .embedded import EmbeddedServer
+
+DEMO_MODULE = "rqueues.demo"
+GPU_TAG = "has=gpu"
+REFRESH_SECONDS = 0.2  # how often the progress view is redrawn
+LINE_SECONDS = 1.0  # how often a progress line is printed when stdout is not a terminal
+WORKER_START_SECONDS = 30.0
+WORKER_STOP_SECONDS = 20.0  # running jobs are short; past this a worker is killed
+
+
+@dataclass(frozen=True)
+class DemoQueue:
+    """A queue the quick start declares, and the jobs it sends there."""
+
+    name: str
+    concurrency: int  # 0 = unlimited
+    tags: tuple[str, ...]
+    function: str
+    weight: int  # share of the jobs, in tenths
+    seconds: tuple[float, float]  # range of job durations
+
+
+DEMO_QUEUES = (
+    DemoQueue("heavy", 2, (), f"{DEMO_MODULE}:render_video", 4, (0.6, 1.6)),
+    DemoQueue("gpu", 3, (GPU_TAG,), f"{DEMO_MODULE}:train_model", 3, (0.4, 1.2)),
+    DemoQueue("default", 0, (), f"{DEMO_MODULE}:send_email", 3, (0.1, 0.6)),
+)
+
+
+@dataclass(frozen=True)
+class QuickstartOptions:
+    """What `rqueues quickstart` runs: the defaults take about 10 to 15 seconds."""
+
+    jobs: int = 40
+    workers: int = 4  # every other worker, starting with the first, carries has=gpu
+    concurrency: int = 4  # job slots per worker
+    seed: int | None = None
+    live: bool | None = None  # redraw in place; None = when stdout is a terminal
+    timeout: float = 120.0  # give up waiting for the jobs after this many seconds
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("jobs", 1, 1000), ("workers", 2, 16), ("concurrency", 1, 64)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigurationError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+        if not self.timeout > 0:
+            raise ConfigurationError(f"timeout must be > 0 seconds, got {self.timeout!r}")
+
+
+class QuickstartError(RqueuesError):
+    """A process the quick start started misbehaved (a worker exited or never came up)."""
+
+
+@dataclass
+class WorkerProcess:
+    """A `rqueues worker` subprocess and where its log goes."""
+
+    id: str
+    tags: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+# -- pure parts: the plan, the progress lines, the summary ----------------------
+
+
+def split_jobs(total: int, queues: Sequence[DemoQueue] = DEMO_QUEUES) -> list[int]:
+    """How many of ``total`` jobs go to each queue, by weight; the remainder goes first to first."""
+    weights = sum(q.weight for q in queues)
+    counts = [total * q.weight // weights for q in queues]
+    for i in range(total - sum(counts)):
+        counts[i % len(queues)] += 1
+    return counts
+
+
+def worker_tags(index: int) -> tuple[str, ...]:
+    """Tags of the index-th worker (from 0): every other one has a GPU."""
+    return (GPU_TAG,) if index % 2 == 0 else ()
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """One queue at one moment: job states from the records, running from the leases."""
+
+    name: str
+    limit: int
+    tags: tuple[str, ...]
+    total: int
+    queued: int
+    running: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done + self.failed >= self.total
+
+    def running_text(self) -> str:
+        return f"{self.running} of {self.limit}" if self.limit else f"{self.running} (no limit)"
+
+    def line(self) -> str:
+        running = f"{self.running}/{self.limit}" if self.limit else str(self.running)
+        failed = f", failed {self.failed}" if self.failed else ""
+        return f"{self.name}: running {running}, queued {self.queued}, done {self.done}/{self.total}{failed}"
+
+    def row(self, bar_width: int = 20) -> dict[str, Any]:
+        width = len(str(self.total))
+        filled = (self.done + self.failed) * bar_width // max(1, self.total)
+        return {
+            "queue": self.name,
+            "tags": list(self.tags),
+            "running": self.running_text(),
+            "queued": f"{self.queued:>{width}}",
+            "done": f"{self.done:>{width}}/{self.total}",
+            "failed": self.failed,
+            "progress": "[" + "#" * filled + "." * (bar_width - filled) + "]",
+        }
+
+
+PROGRESS_COLUMNS = ("queue", "tags", "running", "queued", "done", "failed", "progress")
+SUMMARY_COLUMNS = ("queue", "tags", "jobs", "succeeded", "failed", "limit", "most at once")
+
+
+def most_at_once(intervals: Iterable[tuple[float, float]]) -> int:
+    """The largest number of intervals open at one instant.
+
+    An interval that ends at the instant another starts does not overlap it:
+    a lease is released in the same call that stamps finished_at, before the
+    next job of the queue can be claimed.
+    """
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    best = current = 0
+    for _, step in events:  # at equal times -1 sorts first: an end frees its slot before a start
+        current += step
+        best = max(best, current)
+    return best
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """What the job records of one queue show once the run is over."""
+
+    name: str
+    limit: int
+    tags: tuple[str, ...]
+    jobs: int
+    succeeded: int
+    failed: int
+    most_at_once: int
+
+
+@dataclass
+class Summary:
+    queues: list[QueueSummary]
+    ran: dict[str, Counter[str]]  # worker id -> queue name -> jobs it ran
+    problems: list[str] = field(default_factory=list)
+
+
+def summarize(
+    queues: Sequence[DemoQueue],
+    jobs: Mapping[str, Sequence[str]],
+    records: Mapping[str, JobRecord],
+    tags_of: Mapping[str, Iterable[str]],
+) -> Summary:
+    """Check the run from the job records: failures, the cap of each queue, and tag routing."""
+    summary = Summary([], {})
+    for q in queues:
+        ids = jobs.get(q.name, [])
+        recs = [records[i] for i in ids if i in records]
+        if len(recs) < len(ids):
+            summary.problems.append(f"{q.name}: {len(ids) - len(recs)} job record(s) missing")
+        states = Counter(r.state for r in recs)
+        unfinished = sum(n for s, n in states.items() if s not in TERMINAL)
+        if unfinished:
+            summary.problems.append(f"{q.name}: {unfinished} job(s) did not finish")
+        failed = [r for r in recs if r.state in TERMINAL and r.state != "succeeded"]
+        if failed:
+            err = failed[0].error or {}
+            summary.problems.append(
+                f"{q.name}: {len(failed)} job(s) did not succeed, e.g. {failed[0].id} "
+                f"{failed[0].state}: {err.get('type', '')}: {err.get('message', '')}"
+            )
+        # A job still running counts as running until the end: an over-count, never an under-count.
+        spans = [(r.started_at, r.finished_at or float("inf")) for r in recs if r.started_at is not None]
+        peak = most_at_once(spans)
+        if q.concurrency and peak > q.concurrency:
+            summary.problems.append(f"{q.name}: {peak} jobs ran at once, above its limit of {q.concurrency}")
+        for r in recs:
+            if r.worker is None:
+                continue
+            summary.ran.setdefault(r.worker, Counter())[q.name] += 1
+            tags = set(tags_of.get(r.worker, ())) | {"*", f"worker_id={r.worker}"}
+            if q.tags and not matches(q.tags, tags):
+                summary.problems.append(
+                    f"{q.name}: job {r.id} ran on worker {r.worker}, whose tags do not match {list(q.tags)}"
+                )
+        summary.queues.append(
+            QueueSummary(q.name, q.concurrency, q.tags, len(ids), states["succeeded"], len(failed), peak)
+        )
+    return summary
+
+
+def render_summary(
+    summary: Summary, tags_of: Mapping[str, Iterable[str]], elapsed: float, worker_order: Sequence[str] = ()
+) -> list[str]:
+    """The closing report: per queue the peak next to the limit, then who ran what, then the verdict."""
+    rows = [
+        {
+            "queue": q.name,
+            "tags": list(q.tags),
+            "jobs": q.jobs,
+            "succeeded": q.succeeded,
+            "failed": q.failed,
+            "limit": q.limit or "unlimited",
+            "most at once": q.most_at_once,
+        }
+        for q in summary.queues
+    ]
+    names = [q.name for q in summary.queues]
+    # The workers started here, even one that ran nothing, then any that joined from elsewhere.
+    order = [*worker_order, *sorted(set(summary.ran) - set(worker_order))]
+    ran = {w: summary.ran.get(w, Counter()) for w in order}
+    workers = [
+        {
+            "worker": w,
+            "tags": sorted(tags_of.get(w, ())),
+            **{n: ran[w][n] for n in names},
+            "total": sum(ran[w].values()),
+        }
+        for w in order
+    ]
+    lines = ["", "Summary, from the job records (started_at to finished_at):", ""]
+    lines += table(rows, SUMMARY_COLUMNS).split("\n")
+    lines += [
+        "",
+        "Jobs per worker:",
+        "",
+        *table(workers, ("worker", "tags", *names, "total")).split("\n"),
+        "",
+    ]
+    return lines + _verdict(summary, elapsed, order)
+
+
+def _verdict(summary: Summary, elapsed: float, workers: Sequence[str]) -> list[str]:
+    if summary.problems:
+        return ["FAILED:"] + [f"  - {p}" for p in summary.problems]
+    lines = []
+    for q in summary.queues:
+        if q.limit:
+            lines.append(f"ok: {q.name} ran at most {q.most_at_once} jobs at once (limit {q.limit})")
+        if q.tags:
+            ran_on = sorted(w for w, c in summary.ran.items() if c[q.name])
+            others = [w for w in workers if w not in ran_on]
+            lines.append(
+                f"ok: {q.name} jobs ran only on workers tagged {', '.join(q.tags)}: {', '.join(ran_on)}"
+                + (f" (none on {', '.join(others)})" if others else "")
+            )
+    total = sum(q.jobs for q in summary.queues)
+    lines.append(f"ok: all {total} jobs succeeded in {elapsed:.1f}s")
+    return lines
+
+
+# -- progress views ---------------------------------------------------------------
+
+
+class LineView:
+    """A progress line every LINE_SECONDS: for pipes, logs and CI."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.next_at = 0.0
+
+    def show(self, progress: Sequence[QueueProgress], elapsed: float, final: bool) -> None:
+        if final or elapsed >= self.next_at:
+            print(f"[{elapsed:5.1f}s] " + " | ".join(p.line() for p in progress), file=self.out, flush=True)
+            self.next_at = elapsed + LINE_SECONDS
+
+
+class LiveView:
+    """A table redrawn in place with ANSI cursor moves (no curses needed)."""
+
+    def __init__(self, out: TextIO, footer: str) -> None:
+        self.out = out
+        self.footer = footer
+        self.drawn = 0
+
+    def show(self, progress: Sequence[QueueProgress], elapsed: float, final: bool) -> None:
+        lines = table([p.row() for p in progress], PROGRESS_COLUMNS).split("\n")
+        lines.append(
+            f"{elapsed:5.1f}s  {self.footer}" if not final else f"{elapsed:5.1f}s  all jobs finished"
+        )
+        text = f"\x1b[{self.drawn}A" if self.drawn else ""
+        text += "".join(f"\r{line}\x1b[K\n" for line in lines)
+        self.out.write(text)
+        self.out.flush()
+        self.drawn = len(lines)
+
+
+# -- the run ------------------------------------------------------------------------
+
+
+class Session:
+    """The server, the workers and the jobs of one quick start; close() stops them all."""
+
+    def __init__(self, options: QuickstartOptions, out: TextIO) -> None:
+        self.options = options
+        self.out = out
+        self.started = time.monotonic()
+        self.server: EmbeddedServer | None = None
+        self.conn: Store | None = None
+        self.workers: list[WorkerProcess] = []
+        self.tags_of: dict[str, tuple[str, ...]] = {}
+        self.logs = tempfile.TemporaryDirectory(prefix="rqueues-quickstart-")
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def run(self, live: bool) -> int:
+        """The whole quick start; returns the exit status (0: every job succeeded within its caps)."""
+        conn = self.start_server()
+        self.declare(conn)
+        self.start_workers(conn)
+        jobs = self.enqueue(conn)
+        self.watch(conn, jobs, live)
+        self.stop_workers()
+        records = self.records(conn, jobs)
+        summary = summarize(DEMO_QUEUES, jobs, records, self.tags_of)
+        elapsed = time.monotonic() - self.started
+        for line in render_summary(summary, self.tags_of, elapsed, [w.id for w in self.workers]):
+            self.say(line)
+        return 1 if summary.problems else 0
+
+    def start_server(self) -> Store:
+        self.server = EmbeddedServer(new_session=True)
+        self.server.start()
+        self.conn = conn = connect(self.server.url)
+        info = conn.redis.info("server")
+        kind = "valkey" if "valkey_version" in info else "redis"
+        version = info.get(f"{kind}_version", info.get("redis_version", "?"))
+        pid = self.server.process.pid if self.server.process else "?"
+        self.say("rqueues quickstart")
+        self.say(f"  server   {kind} {version} at {self.server.url} (pid {pid})")
+        self.say(f"  binary   {self.server.binary}")
+        return conn
+
+    def declare(self, conn: Store) -> None:
+        for q in DEMO_QUEUES:
+            Queue(q.name, conn).declare(concurrency=q.concurrency, tags=q.tags)
+            limit = f"concurrency {q.concurrency}" if q.concurrency else "unlimited"
+            where = f"only on workers tagged {', '.join(q.tags)}" if q.tags else "on any worker"
+            self.say(f"  queue    {q.name:<8} {limit}, {where}")
+
+    def start_workers(self, conn: Store) -> None:
+        assert self.server is not None
+        for i in range(self.options.workers):
+            wid, tags = f"w{i + 1}", worker_tags(i)
+            log = Path(self.logs.name) / f"{wid}.log"
+            cmd = [sys.executable, "-m", "rqueues.cli", "worker", "--redis-url", self.server.url]
+            cmd += [
+                "--import",
+                DEMO_MODULE,
+                "--worker-id",
+                wid,
+                "--concurrency",
+                str(self.options.concurrency),
+            ]
+            cmd += [arg for tag in tags for arg in ("--tags", tag)]
+            with open(log, "wb") as sink:
+                # Its own session: the terminal's Ctrl-C comes to us, and we stop workers in order.
+                proc = subprocess.Popen(
+                    cmd,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            self.workers.append(WorkerProcess(wid, tags, proc, log))
+            self.tags_of[wid] = tags
+            shown = ", ".join(tags) or "-"
+            self.say(f"  worker   {wid:<8} pid {proc.pid}, tags {shown}, {self.options.concurrency} slots")
+        self.wait_registered(conn)
+        self.say("")
+        self.say("Other workers can join while it runs, e.g. from another terminal:")
+        self.say(f"  rqueues worker --redis-url {self.server.url} --import {DEMO_MODULE} --tags {GPU_TAG}")
+        self.say("")
+
+    def wait_registered(self, conn: Store) -> None:
+        """Poll the worker registry until every worker has sent its first heartbeat."""
+        want = {w.id for w in self.workers}
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        while True:
+            self.check_workers()
+            missing = want - {w.id for w in list_workers(conn)}
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise QuickstartError(
+                    f"worker(s) {', '.join(sorted(missing))} did not start within {WORKER_START_SECONDS:g}s"
+                    + "".join(self.log_tail(w) for w in self.workers if w.id in missing)
+                )
+            time.sleep(0.05)
+
+    def enqueue(self, conn: Store) -> dict[str, list[str]]:
+        rng = random.Random(self.options.seed)
+        jobs: dict[str, list[str]] = {}
+        parts = []
+        for q, count in zip(DEMO_QUEUES, split_jobs(self.options.jobs), strict=True):
+            calls: list[tuple[Any, ...]] = [
+                (q.function, (round(rng.uniform(*q.seconds), 2),), {}) for _ in range(count)
+            ]
+            jobs[q.name] = [j.id for j in Queue(q.name, conn).enqueue_many(calls)]
+            parts.append(f"{count} on {q.name} ({q.seconds[0]:g}-{q.seconds[1]:g}s each)")
+        self.say(f"Enqueued {self.options.jobs} jobs: {', '.join(parts)}.")
+        return jobs
+
+    def watch(self, conn: Store, jobs: Mapping[str, Sequence[str]], live: bool) -> None:
+        """Show progress until every job has finished or the timeout passes."""
+        view: LineView | LiveView = (
+            LiveView(self.out, f"{len(self.workers)} workers; Ctrl-C stops everything")
+            if live
+            else LineView(self.out)
+        )
+        begin = time.monotonic()
+        deadline = begin + self.options.timeout
+        while True:
+            self.check_workers()
+            progress = self.progress(conn, jobs)
+            self.note_worker_tags(conn)
+            done = all(p.finished for p in progress)
+            timed_out = time.monotonic() >= deadline
+            view.show(progress, time.monotonic() - begin, done or timed_out)
+            if timed_out and not done:
+                self.say(f"Gave up waiting after {self.options.timeout:g}s (--timeout).")
+            if done or timed_out:
+                return
+            time.sleep(REFRESH_SECONDS)
+
+    def progress(self, conn: Store, jobs: Mapping[str, Sequence[str]]) -> list[QueueProgress]:
+        """Finished jobs from the records, running ones from the leases, the rest is waiting."""
+        pipe = conn.redis.pipeline(transaction=False)
+        for q in DEMO_QUEUES:
+            keys = conn.keys.queue(q.name)
+            for job_id in jobs[q.name]:
+                pipe.hget(keys.job(job_id), "state")
+        states = iter(pipe.execute())
+        leases = {i.name: i.running for i in queue_infos(conn, [q.name for q in DEMO_QUEUES])}
+        out = []
+        for q in DEMO_QUEUES:
+            total = len(jobs[q.name])
+            count = Counter((next(states) or b"").decode() for _ in range(total))
+            done = count["succeeded"]
+            failed = sum(n for s, n in count.items() if s in TERMINAL and s != "succeeded")
+            # A lease is taken a moment before the record says running: count by leases.
+            running = leases[q.name]
+            queued = max(0, total - done - failed - running)
+            out.append(QueueProgress(q.name, q.concurrency, q.tags, total, queued, running, done, failed))
+        return out
+
+    def note_worker_tags(self, conn: Store) -> None:
+        """Remember the tags of workers that joined from elsewhere, for the routing check."""
+        for w in list_workers(conn):
+            if w.id not in self.tags_of:
+                self.tags_of[w.id] = tuple(w.info.get("tags") or ())
+
+    def records(self, conn: Store, jobs: Mapping[str, Sequence[str]]) -> dict[str, JobRecord]:
+        pipe = conn.redis.pipeline(transaction=False)
+        pairs = [(name, job_id) for name, ids in jobs.items() for job_id in ids]
+        for name, job_id in pairs:
+            pipe.hgetall(conn.keys.queue(name).job(job_id))
+        return {
+            job_id: JobRecord.from_hash(name, job_id, raw)
+            for (name, job_id), raw in zip(pairs, pipe.execute(), strict=True)
+            if raw
+        }
+
+    def check_workers(self) -> None:
+        for w in self.workers:
+            code = w.process.poll()
+            if code is not None:
+                raise QuickstartError(f"worker {w.id} exited early with status {code}" + self.log_tail(w))
+
+    def log_tail(self, worker: WorkerProcess, lines: int = 15) -> str:
+        try:
+            text = worker.log.read_text(errors="replace").rstrip().splitlines()[-lines:]
+        except OSError:
+            return ""
+        return f"\n--- last lines of worker {worker.id}'s log ---\n" + "\n".join(text)
+
+    def stop_workers(self, grace: float = WORKER_STOP_SECONDS) -> None:
+        """SIGTERM every worker (running jobs finish first), wait, and kill any still there after grace."""
+        alive = [w for w in self.workers if w.process.poll() is None]
+        for w in alive:
+            w.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for w in alive:
+            try:
+                w.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say(f"worker {w.id} did not stop within {grace:g}s: killing it")
+                w.process.kill()
+                w.process.wait()
+
+    def kill_workers(self) -> None:
+        for w in self.workers:
+            if w.process.poll() is None:
+                w.process.kill()
+
+    def close(self) -> None:
+        """Stop the workers, then the server, then remove the logs; safe to call after any failure."""
+        try:
+            self.stop_workers()
+        finally:
+            if self.conn is not None:
+                self.conn.close()
+            if self.server is not None:
+                self.server.cleanup()
+            self.logs.cleanup()
+        if self.conn is not None:  # the server had started
+            pids = ", ".join(str(w.process.pid) for w in self.workers) or "none"
+            self.say(f"Stopped the server and {len(self.workers)} worker(s) (pids {pids}).")
+
+
+@contextlib.contextmanager
+def _signals(handler: Callable[[int, Any], None], signums: Iterable[int]) -> Iterator[None]:
+    """Install ``handler`` for the given signals (main thread only) and restore the old ones after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def run(options: QuickstartOptions | None = None, out: TextIO | None = None) -> int:
+    """Run the quick start and return its exit status: 0 ok, 1 a problem, 130 interrupted."""
+    options = options or QuickstartOptions()
+    stream = out or sys.stdout
+    live = options.live
+    if live is None:
+        live = stream.isatty() and os.environ.get("TERM", "") != "dumb"
+    session = Session(options, stream)
+    closing = False
+
+    def on_signal(signum: int, frame: Any) -> None:
+        # First Ctrl-C, SIGTERM or SIGHUP: end the run and stop everything in order.
+        # Another one while stopping: kill the workers instead of waiting for their jobs.
+        if closing:
+            session.kill_workers()
+        else:
+            raise KeyboardInterrupt
+
+    with _signals(on_signal, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
+        try:
+            return session.run(live)
+        except KeyboardInterrupt:
+            session.say(
+                "\nInterrupted: stopping the workers (their running jobs finish first), then the server."
+            )
+            return 130
+        finally:
+            closing = True
+            session.close()

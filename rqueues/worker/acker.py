@@ -1,0 +1,102 @@
+"""Stores outcomes and acknowledges jobs in batches, off the job threads."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import defaultdict
+
+import redis
+
+from ..backend import scripts
+from ..backend.store import Store
+from .execution import Outcome
+from .held import Held
+from .observer import Observer
+
+log = logging.getLogger("rqueues.worker")
+_RETRY_MAX = 5.0
+
+
+class Acker:
+    """One thread drains finished jobs and completes them per queue in one pipeline.
+
+    An outcome is kept until Redis has stored it: on a connection error the batch
+    is retried with backoff, never dropped.
+    """
+
+    def __init__(self, conn: Store, held: Held, observer: Observer) -> None:
+        self._conn = conn
+        self._observer = observer
+        self._held = held
+        self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
+        self._give_up = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, outcome: Outcome) -> None:
+        self._todo.put(outcome)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Flush what is queued, then end the thread."""
+        self._todo.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._give_up.set()
+            self._thread.join(1.0)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._todo.get()
+            batch = [] if first is None else [first]
+            stop = first is None
+            while True:
+                try:
+                    item = self._todo.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                else:
+                    batch.append(item)
+            if batch:
+                self._flush(batch)
+            if stop:
+                return
+
+    def _flush(self, batch: list[Outcome]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                self.complete(batch)
+                return
+            except redis.RedisError as exc:
+                self._observer.redis_error("ack")
+                log.warning("cannot store %d outcome(s), retrying in %.2fs: %s", len(batch), delay, exc)
+            if self._give_up.wait(delay):
+                log.error("gave up storing %d outcome(s); their jobs will be reclaimed", len(batch))
+                return
+            delay = min(delay * 2, _RETRY_MAX)
+
+    def complete(self, batch: list[Outcome]) -> None:
+        """Store and acknowledge a batch: one script call per queue, one round trip."""
+        done: dict[str, list[Outcome]] = defaultdict(list)
+        dead: dict[str, list[Outcome]] = defaultdict(list)
+        for o in batch:
+            (dead if o.state == "dead" else done)[o.claimed.queue].append(o)
+        calls = self._conn.scripts.batch(self._conn.redis)
+        # Dead letters first: a waiter woken by a completion then sees them too.
+        for name, items in dead.items():
+            dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
+            calls.add(scripts.deadletter(self._conn.keys.queue(name), dead_rows))
+        for name, items in done.items():
+            rows = [
+                (o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl, o.delay_ms)
+                for o in items
+            ]
+            calls.add(scripts.complete(self._conn.keys.queue(name), rows))
+        calls.execute(raise_first=True)
+        self._held.remove(o.claimed for o in batch)

@@ -1,0 +1,154 @@
+"""Dispatch: promote due jobs, claim jobs with their leases, start them, block when idle.
+
+Only the dispatcher takes new jobs. A claim takes as many jobs as there are
+free slots from each consumed queue in turn (one script call per queue, its
+leases taken in the same call); when nothing was taken it blocks in Redis on
+the streams and wake-up streams the claims named, never in a sleep loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..backend.replies import ClaimKind, Delivery, Started, StartStatus
+from ..backend.store import Store
+from ..config import QueueConfig
+from ..defaults import RESULT_TTL
+from ..liveness import Clock
+from ..options import decode_options
+from .acker import Acker
+from .execution import Claimed, Outcome
+from .executors.thread import ThreadExecutor
+from .held import Held
+from .observer import Observer
+from .slots import Slots
+
+MISSING_RECORD = "job record missing (expired or deleted before it ran)"
+#: Scheduled jobs moved per queue per step.
+PROMOTE_BATCH = 100
+
+
+@dataclass
+class ClaimRound:
+    """What one round of claims did: jobs taken, what to block on if none, all queues empty."""
+
+    claimed: int = 0
+    waits: dict[str, str] = field(default_factory=dict)
+    idle: bool = True
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        conn: Store,
+        worker_id: str,
+        lease_ms: int,
+        slots: Slots,
+        held: Held,
+        acker: Acker,
+        executor: ThreadExecutor,
+        observer: Observer,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.conn = conn
+        self.worker_id = worker_id
+        self.lease_ms = lease_ms
+        self.slots = slots
+        self.held = held
+        self.acker = acker
+        self.executor = executor
+        self.observer = observer
+        self.clock = clock
+        self.queues: tuple[str, ...] = ()
+        self.configs: Mapping[str, QueueConfig] = {}
+        self.due: dict[str, float] = {}  # queue -> clock() time its earliest scheduled job is due
+        self._rotate = 0
+        self._clock_offset_ms = 0.0  # Redis time minus local time, from claim replies
+
+    def promote_due(self) -> int:
+        """Move scheduled jobs (retries, delayed jobs) that are due onto their streams."""
+        now = self.clock()
+        moved = 0
+        for name in [q for q, due in self.due.items() if due <= now]:
+            del self.due[name]
+            keys = self.conn.keys.queue(name)
+            upto = time.time() * 1000 + self._clock_offset_ms
+            found = self.conn.redis.zrangebyscore(keys.scheduled, "-inf", upto, 0, PROMOTE_BATCH)
+            if found:
+                moved += self.conn.scripts.promote(keys, [j.decode() for j in found])
+        return moved
+
+    def claim_once(self) -> ClaimRound:
+        """Claim jobs for the free slots from each queue in turn, rotating the first."""
+        free = self.slots.free
+        result = ClaimRound()
+        progressed = False
+        names = self.queues[self._rotate :] + self.queues[: self._rotate]
+        self._rotate = (self._rotate + 1) % max(1, len(self.queues))
+        for name in names:
+            if free - result.claimed <= 0:
+                break
+            keys = self.conn.keys.queue(name)
+            reply = self.conn.scripts.claim(keys, self.worker_id, free - result.claimed, self.lease_ms)
+            self._clock_offset_ms = reply.now_ms - time.time() * 1000
+            if reply.due_ms is not None:
+                self.due[name] = self.clock() + max(0, reply.due_ms - reply.now_ms) / 1000
+            else:
+                self.due.pop(name, None)
+            if reply.kind is ClaimKind.CLAIMED:
+                if not reply.deliveries:  # every entry taken was malformed (now dead letters)
+                    progressed = True
+                    continue
+                result.claimed += self._start(name, reply.deliveries)
+            elif reply.kind is ClaimKind.EMPTY:
+                result.waits[keys.stream] = reply.stream_id
+                result.waits[keys.events] = reply.events_id
+            elif reply.kind is ClaimKind.CAPPED:
+                self.observer.denied(name)
+                result.waits[keys.events] = reply.events_id
+                result.idle = False
+            # GONE: the queue was removed; the next refresh drops it.
+        result.idle = result.idle and not result.claimed
+        result.claimed = result.claimed or int(progressed)
+        return result
+
+    def _start(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+        """Mark claimed jobs running and hand them to slots; returns how many entries were taken."""
+        keys = self.conn.keys.queue(queue)
+        replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
+        config = self.configs.get(queue)
+        default_ttl = config.result_ttl if config else RESULT_TTL
+        runnable, others = [], []
+        for delivery, started in zip(deliveries, replies, strict=True):
+            job = _claimed(queue, delivery, started, default_ttl)
+            if started.status is StartStatus.RUN:
+                runnable.append(job)
+            elif started.status is StartStatus.MISSING:
+                others.append(Outcome(job, "dead", reason=MISSING_RECORD))
+            else:  # a tombstone: cancelled while waiting
+                job.done = True
+                others.append(Outcome(job, ""))
+        self.held.add(runnable)
+        self.held.add(o.claimed for o in others)
+        self.slots.take(len(runnable))
+        self.observer.claimed(queue, runnable)
+        for outcome in others:  # first: they were claimed before any of these jobs can finish
+            self.acker.put(outcome)
+        for job in runnable:
+            self.executor.submit(job)
+        return len(deliveries)
+
+    def block(self, waits: Mapping[str, str], timeout: float) -> None:
+        """Wait in Redis for a new entry or a released lease; never a sleep loop."""
+        self.conn.wait_streams(waits, timeout)  # on Redis Cluster the streams may span slots
+
+
+def _claimed(queue: str, delivery: Delivery, started: Started, default_ttl: int) -> Claimed:
+    options = decode_options(started.options)
+    return Claimed(
+        queue, delivery.entry, delivery.job_id, started.function, started.payload, started.attempts,
+        options, int(options.get("result_ttl") or default_ttl),
+        started.enqueued_ms / 1000 if started.enqueued_ms else None,
+    )  # fmt: skip

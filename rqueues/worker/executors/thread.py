@@ -1,0 +1,48 @@
+"""The thread executor: a fixed number of slots, each a thread running one job at a time."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from ..execution import Claimed, Outcome
+
+log = logging.getLogger("rqueues.worker")
+
+
+class ThreadExecutor:
+    """Runs jobs on ``slots`` threads and reports each outcome through ``on_done``."""
+
+    def __init__(
+        self, slots: int, run: Callable[[Claimed], Outcome], on_done: Callable[[Outcome], None]
+    ) -> None:
+        self.slots = slots
+        self._run = run
+        self._on_done = on_done
+        self._todo: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._slot, name=f"rqueues-slot-{i}", daemon=True) for i in range(slots)
+        ]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def submit(self, job: Claimed) -> None:
+        self._todo.put(job)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Let queued jobs finish, then end the slot threads."""
+        for _ in self._threads:
+            self._todo.put(None)
+        for t in self._threads:
+            t.join(timeout)
+
+    def _slot(self) -> None:
+        while (job := self._todo.get()) is not None:
+            try:
+                self._on_done(self._run(job))
+            except Exception:  # a bug must not cost the worker a slot for good
+                log.exception("slot failed to finish job %s", job.job_id)

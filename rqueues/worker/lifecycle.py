@@ -1,0 +1,336 @@
+"""The worker's lifecycle: start its threads, run the dispatch loop, stop and hand back.
+
+Threads: the dispatcher (the caller of run()) claims and blocks in Redis when
+idle (dispatch.py); slot threads run jobs (executors/); the acker stores
+outcomes in batches; the heartbeat renews leases; the reaper gives back the
+jobs of dead workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from .. import defaults
+from ..backend.keys import GROUP, check_queue_name
+from ..backend.settings import setting_warnings
+from ..backend.store import Store, as_store
+from ..config import QueueConfig
+from ..errors import ConfigurationError, RedisUnavailable
+from ..functions import FunctionRegistry
+from ..liveness import Clock, Health, check_dead_after
+from ..retry import RetryPolicy
+from ..routing import automatic_tags
+from .acker import Acker
+from .dispatch import ClaimRound, Dispatcher
+from .execution import Claimed, Outcome, run_job
+from .executors.thread import ThreadExecutor
+from .heartbeat import Heartbeat
+from .held import Held
+from .observer import Observer
+from .reaper import Reaper, run_reaper
+from .selection import select_queues
+from .settle import settle
+from .slots import Slots
+
+log = logging.getLogger("rqueues.worker")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{os.urandom(2).hex()}"
+
+
+class Worker:
+    """Consumes declared queues whose tag patterns match this worker's tags."""
+
+    def __init__(
+        self,
+        connection: Any = None,
+        *,
+        queues: Iterable[str] | None = None,
+        tags: Iterable[str] = (),
+        concurrency: int = defaults.CONCURRENCY,
+        imports: Iterable[str] = (),
+        burst: bool = False,
+        worker_id: str | None = None,
+        lease_seconds: float = defaults.LEASE_SECONDS,
+        heartbeat_seconds: float = defaults.HEARTBEAT_SECONDS,
+        refresh_seconds: float = defaults.REFRESH_SECONDS,
+        shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT,
+        reaper: bool = True,
+        dead_after: float = defaults.DEAD_AFTER,
+        observer: Observer | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if lease_seconds <= 3 * heartbeat_seconds:
+            raise ConfigurationError("lease_seconds must exceed three heartbeat intervals")
+        check_dead_after(dead_after, heartbeat_seconds)
+        self.conn: Store = as_store(connection)
+        self.worker_id = worker_id or default_worker_id()
+        self.own_tags = set(tags)
+        self.tags = self.own_tags | automatic_tags(self.worker_id)
+        self.explicit = [check_queue_name(q) for q in queues] if queues else None
+        self.concurrency = concurrency
+        self.functions = FunctionRegistry(imports)
+        self.burst = burst
+        self.lease_ms = int(lease_seconds * 1000)
+        self.refresh_seconds = refresh_seconds
+        self.shutdown_timeout = shutdown_timeout
+        self.clock = clock
+        self.observer = observer or Observer()
+        self.held = Held()
+        self.slots = Slots(concurrency)
+        self.health = Health(settle=dead_after, clock=clock)
+        self.acker = Acker(self.conn, self.held, self.observer)
+        self.executor = ThreadExecutor(concurrency, self._run, self._done)
+        self.dispatcher = Dispatcher(
+            self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
+            self.observer, clock,
+        )  # fmt: skip
+        self.heartbeat = Heartbeat(
+            self.conn, self.worker_id, self.describe, self.held, self.lease_ms, heartbeat_seconds,
+            self.observer, self.health, clock,
+        )  # fmt: skip
+        self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
+        self.started_at = time.time()
+        self._stopping = threading.Event()
+        self._hard = threading.Event()
+        self._reaper_stop = threading.Event()
+        self._consumed: set[str] = set()
+        self._warned: set[str] = set()
+        self._next_refresh = 0.0
+
+    @property
+    def queues(self) -> list[str]:
+        return list(self.dispatcher.queues)
+
+    @property
+    def configs(self) -> dict[str, QueueConfig]:
+        return dict(self.dispatcher.configs)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def run(self, install_signals: bool = True) -> None:
+        """Work until stop() or a signal (or, in burst mode, until nothing is left)."""
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+            signal.signal(signal.SIGQUIT, self._on_quit)
+        with self.conn.guard():
+            for warning in setting_warnings(self.conn.redis):
+                log.warning(warning)
+            self.refresh()
+            self.heartbeat.start()
+        self.acker.start()
+        self.executor.start()
+        if self.reaper is not None:
+            threading.Thread(
+                target=run_reaper,
+                args=(self.reaper, self._reaper_stop, 1.0, self.health.settled),
+                name="rqueues-reaper",
+                daemon=True,
+            ).start()
+        log.info(
+            "worker %s started: concurrency %d, tags %s, queues %s",
+            self.worker_id, self.concurrency, sorted(self.own_tags) or "none", self.queues or "none yet",
+        )  # fmt: skip
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def stop(self, hard: bool = False) -> None:
+        """Stop taking jobs. Running jobs may finish for up to shutdown_timeout (none if
+        ``hard``); the rest are handed back to their queues at once."""
+        self._stopping.set()
+        if hard:
+            self._hard.set()
+        self.slots.wake()
+        # Off this thread: stop() runs in signal handlers, which must not touch the pool's lock.
+        threading.Thread(target=self._wake_dispatcher, name="rqueues-wake", daemon=True).start()
+
+    def _wake_dispatcher(self) -> None:
+        """End the dispatcher's blocking read now instead of at its timeout.
+
+        Other workers idle on these queues wake once too, find nothing and block again.
+        """
+        try:
+            pipe = self.conn.redis.pipeline(transaction=False)
+            for name in self.queues:
+                events = self.conn.keys.queue(name).events
+                pipe.xadd(events, {"wake": self.worker_id}, maxlen=defaults.EVENTS_MAXLEN, approximate=True)
+            pipe.execute()
+        except redis.RedisError:
+            pass  # the read ends at its timeout anyway
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._stopping.is_set():
+            log.warning("%s again: stopping now, handing back %d running job(s)", name, self.slots.busy)
+            self.stop(hard=True)
+            return
+        log.info(
+            "%s: stopping, letting %d running job(s) finish for up to %gs",
+            name, self.slots.busy, self.shutdown_timeout,
+        )  # fmt: skip
+        self.stop()
+
+    def _on_quit(self, signum: int, frame: Any) -> None:
+        log.warning("SIGQUIT: stopping now, handing back %d running job(s)", self.slots.busy)
+        self.stop(hard=True)
+
+    def _shutdown(self) -> None:
+        self.slots.wait_idle(time.monotonic() + self.shutdown_timeout, self._hard)
+        self._reaper_stop.set()
+        leftover = [job for jobs in self.held.snapshot().values() for job in jobs if not job.done]
+        if leftover:
+            self._hand_back(leftover)
+        self.executor.stop(timeout=None if not leftover else 0)
+        self.acker.stop(timeout=10.0)
+        self.heartbeat.stop()
+        try:
+            self._deregister()
+        except redis.RedisError as exc:
+            log.warning("could not deregister worker %s: %s", self.worker_id, exc)
+        log.info("worker %s stopped", self.worker_id)
+
+    def _hand_back(self, jobs: list[Claimed]) -> None:
+        """Give running jobs back to their queues now, releasing their leases."""
+        for job in jobs:
+            job.cancel.set()  # cooperative jobs can end early; the others are abandoned
+        by_queue: dict[str, list[Claimed]] = {}
+        for job in jobs:
+            by_queue.setdefault(job.queue, []).append(job)
+        try:
+            for name, items in by_queue.items():
+                self.conn.scripts.giveback(
+                    self.conn.keys.queue(name), [(j.entry, j.job_id) for j in items],
+                    reclaim=False, max_reclaims=0, reason="worker stopping", error=b"",
+                )  # fmt: skip
+            self.held.remove(jobs)
+            log.warning("handed back %d unfinished job(s) to their queues", len(jobs))
+        except redis.RedisError as exc:
+            log.error("could not hand back %d job(s) (%s); the reaper will", len(jobs), exc)
+
+    def _deregister(self) -> None:
+        """Leave the registry, and the consumer groups where nothing is pending for us."""
+        pipe = self.conn.redis.pipeline(transaction=False)
+        names = sorted(self._consumed)
+        for name in names:
+            pipe.xpending_range(self.conn.keys.queue(name).stream, GROUP, "-", "+", 1, self.worker_id)
+        pending = pipe.execute(raise_on_error=False)
+        pipe = self.conn.redis.pipeline(transaction=False)
+        for name, entries in zip(names, pending, strict=True):
+            if entries == []:  # DELCONSUMER would drop pending entries: keep those for the reaper
+                pipe.xgroup_delconsumer(self.conn.keys.queue(name).stream, GROUP, self.worker_id)
+        pipe.execute(raise_on_error=False)
+        if all(entries == [] for entries in pending):
+            self.heartbeat.deregister()
+
+    def describe(self) -> dict[str, Any]:
+        """What the workers registry shows about this worker."""
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "tags": sorted(self.own_tags),
+            "queues": self.queues,
+            "concurrency": self.concurrency,
+            "running": self.slots.busy,
+            "jobs": [j.job_id for jobs in self.held.snapshot().values() for j in jobs if not j.done],
+            "started_at": int(self.started_at * 1000),
+        }
+
+    # -- queue set ------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read which queues exist and which of them this worker may consume."""
+        names = self.explicit or self.conn.declared_queues()
+        pipe = self.conn.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.conn.keys.queue(name).config)
+        raws = pipe.execute()
+        configs = {n: QueueConfig.from_hash(n, raw) for n, raw in zip(names, raws, strict=True) if raw}
+        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit))
+        for key, message in selection.warnings:
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(message)
+        if selection.queues != self.dispatcher.queues:
+            log.info("consuming queues: %s", ", ".join(selection.queues) or "none")
+        self.dispatcher.queues, self.dispatcher.configs = selection.queues, configs
+        self._consumed.update(selection.queues)
+
+    # -- dispatch -----------------------------------------------------------
+
+    def run_once(self, block: bool = True) -> ClaimRound:
+        """One dispatch step: refresh the queue set when due, promote due jobs, claim for
+        the free slots, and, when nothing was taken and ``block``, wait in Redis."""
+        if self.clock() >= self._next_refresh:
+            self.refresh()
+            self._next_refresh = self.clock() + self.refresh_seconds
+        self.dispatcher.promote_due()
+        if not self.slots.wait_free(1.0 if block else 0.0) or self._stopping.is_set():
+            return ClaimRound(idle=False)
+        result = self.dispatcher.claim_once()
+        if result.claimed or not block or self._burst_done(result):
+            return result
+        wake = min([self._next_refresh, *self.dispatcher.due.values()])
+        timeout = max(0.001, wake - self.clock())
+        if result.waits:
+            self.dispatcher.block(result.waits, timeout)
+        else:
+            self._stopping.wait(timeout)
+        return result
+
+    def _burst_done(self, result: ClaimRound) -> bool:
+        return (
+            self.burst
+            and result.idle
+            and not self.dispatcher.due
+            and not self.slots.busy
+            and not len(self.held)
+        )
+
+    def _loop(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                result = self.run_once()
+                backoff = 0.1
+                if self._burst_done(result) and not result.claimed:
+                    log.info("burst: nothing left to do")
+                    return
+            except (redis.RedisError, RedisUnavailable) as exc:  # refresh() raises the latter
+                # Connection loss, a failover, OOM refusals: the loop must outlive them all.
+                self.observer.redis_error("dispatch")
+                log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # -- slots ----------------------------------------------------------------
+
+    def _run(self, job: Claimed) -> Outcome:
+        return run_job(job, self.functions)
+
+    def _done(self, outcome: Outcome) -> None:
+        job = outcome.claimed
+        outcome = settle(outcome, self._policy(job))
+        job.done = True
+        self.observer.finished(outcome, time.monotonic() - job.started)
+        self.acker.put(outcome)
+        self.slots.release()
+
+    def _policy(self, job: Claimed) -> RetryPolicy:
+        config = self.dispatcher.configs.get(job.queue)
+        base = config.retry if config else RetryPolicy()
+        return base.with_overrides(job.options)

@@ -1,0 +1,216 @@
+"""The reaper: gives the jobs of dead workers back to their queues.
+
+A worker is dead when its heartbeat in the workers registry is older than
+``dead_after`` (or it is absent). The age of a job never counts: a live worker
+renews its leases and keeps its jobs however long they run. A pending entry of
+a live consumer whose lease has expired is an orphan (its outcome was lost, for
+example by a Redis restart without the last second of AOF) and is given back too.
+
+One reaper acts at a time: each pass takes a short lock. Workers run it on a
+thread; `rqueues reaper` runs it standalone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from ..backend.keys import GROUP, QueueKeys
+from ..backend.replies import GiveBack
+from ..backend.store import Store
+from ..codec import encode_error
+from ..config import QueueConfig
+from ..errors import RedisUnavailable
+from ..liveness import (
+    DEAD_AFTER,
+    MIN_DEAD_AFTER,
+    ORPHAN_IDLE_MS,
+    Health,
+    death_reason,
+    is_orphan,
+    live_workers,
+)
+
+log = logging.getLogger("rqueues.reaper")
+BATCH = 100  # pending entries examined per consumer per pass
+__all__ = ["MIN_DEAD_AFTER", "Health", "ReapReport", "Reaper", "run_reaper"]
+
+
+@dataclass
+class ReapReport:
+    """What one pass did (or, in a dry run, would do)."""
+
+    requeued: int = 0
+    dead_lettered: int = 0
+    dead_workers: list[str] = field(default_factory=list)
+    orphans: int = 0
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Reaper:
+    def __init__(
+        self, conn: Store, *, dead_after: float = DEAD_AFTER, holder: str = "reaper", dry_run: bool = False
+    ) -> None:
+        self.conn = conn
+        self.dead_after_ms = int(dead_after * 1000)
+        self.holder = holder
+        self.dry_run = dry_run
+
+    def try_lock(self, hold_ms: int) -> bool:
+        """Take the reaper lock for ``hold_ms``; it is left to expire, pacing passes cluster-wide."""
+        return bool(self.conn.redis.set(self.conn.keys.reaper_lock, self.holder, nx=True, px=hold_ms))
+
+    def reap_once(self, now_ms: int | None = None) -> ReapReport:
+        """One pass over every declared queue, judged at ``now_ms`` (default: Redis' clock)."""
+        r = self.conn.redis
+        if now_ms is None:
+            secs, micros = r.time()
+            now_ms = secs * 1000 + micros // 1000
+        beats = {w.decode(): int(s) for w, s in r.zrange(self.conn.keys.workers, 0, -1, withscores=True)}
+        live = live_workers(beats, now_ms, self.dead_after_ms / 1000)
+        report = ReapReport()
+        names = self.conn.declared_queues()
+        pipe = r.pipeline(transaction=False)  # every queue's settings and consumers in one round trip
+        for name in names:
+            keys = self.conn.keys.queue(name)
+            pipe.hgetall(keys.config)
+            pipe.xinfo_consumers(keys.stream, GROUP)
+        replies = pipe.execute(raise_on_error=False)
+        for i, name in enumerate(names):
+            raw, consumers = replies[2 * i], replies[2 * i + 1]
+            # A missing stream or group (a ResponseError here) means nothing is pending.
+            if isinstance(raw, dict) and raw and isinstance(consumers, list):
+                self._reap_queue(QueueConfig.from_hash(name, raw), consumers, live, beats, now_ms, report)
+        if not self.dry_run:
+            stale = [w for w in beats if w not in live]
+            pipe = r.pipeline(transaction=False)
+            if stale:
+                pipe.zrem(self.conn.keys.workers, *stale)
+            pipe.hset(self.conn.keys.reaper, mapping={"last_run": now_ms, "holder": self.holder})
+            pipe.hincrby(self.conn.keys.reaper, "reclaimed", report.requeued)
+            pipe.hincrby(self.conn.keys.reaper, "dead_lettered", report.dead_lettered)
+            pipe.execute()
+        return report
+
+    def _reap_queue(
+        self,
+        config: QueueConfig,
+        consumers: list[dict[str, Any]],
+        live: set[str],
+        beats: dict[str, int],
+        now_ms: int,
+        report: ReapReport,
+    ) -> None:
+        keys = self.conn.keys.queue(config.name)
+        r = self.conn.redis
+        for consumer in consumers:
+            name = consumer["name"].decode()
+            if name in live:
+                if consumer["pending"]:
+                    self._reclaim_orphans(config, keys, name, now_ms, report)
+                continue
+            if consumer["pending"]:
+                reason = death_reason(name, beats.get(name), now_ms)
+                entries = r.xpending_range(keys.stream, GROUP, "-", "+", BATCH, consumername=name)
+                ids = [e["message_id"].decode() for e in entries]
+                self._give_back(config, keys, ids, self._job_ids(keys, ids), reason, report)
+                if name not in report.dead_workers:
+                    report.dead_workers.append(name)
+            if not self.dry_run and not r.xpending_range(keys.stream, GROUP, "-", "+", 1, consumername=name):
+                r.xgroup_delconsumer(keys.stream, GROUP, name)
+
+    def _reclaim_orphans(
+        self, config: QueueConfig, keys: QueueKeys, consumer: str, now_ms: int, report: ReapReport
+    ) -> None:
+        """Entries a live consumer has held past a lease period without a live lease."""
+        r = self.conn.redis
+        entries = r.xpending_range(
+            keys.stream, GROUP, "-", "+", BATCH, consumername=consumer, idle=ORPHAN_IDLE_MS
+        )
+        if not entries:
+            return
+        ids = [e["message_id"].decode() for e in entries]
+        jobs = self._job_ids(keys, ids)
+        pipe = r.pipeline(transaction=False)
+        for job in jobs.values():
+            pipe.zscore(keys.leases, job)
+        scores = dict(zip(jobs, pipe.execute(), strict=True))
+        orphans = [i for i in ids if i not in jobs or is_orphan(scores.get(i), now_ms)]
+        if orphans:
+            report.orphans += len(orphans)
+            found = {e: jobs[e] for e in orphans if e in jobs}
+            self._give_back(config, keys, orphans, found, f"lease of worker {consumer} expired", report)
+
+    def _job_ids(self, keys: QueueKeys, entry_ids: list[str]) -> dict[str, str]:
+        pipe = self.conn.redis.pipeline(transaction=False)
+        for entry in entry_ids:
+            pipe.xrange(keys.stream, entry, entry)
+        out = {}
+        for entry, found in zip(entry_ids, pipe.execute(), strict=True):
+            if found and b"job" in found[0][1]:
+                out[entry] = found[0][1][b"job"].decode()
+        return out
+
+    def _give_back(
+        self,
+        config: QueueConfig,
+        keys: QueueKeys,
+        entry_ids: list[str],
+        jobs: dict[str, str],
+        reason: str,
+        report: ReapReport,
+    ) -> None:
+        """Give back ``entry_ids``; ``jobs`` maps those still in the stream to their job id."""
+        lost = [e for e in entry_ids if e not in jobs]
+        if lost and not self.dry_run:
+            # Pending but deleted (or not an rqueues entry): nothing left to run.
+            log.warning(
+                "queue %s: acknowledging %d pending entries with no job: %s",
+                config.name,
+                len(lost),
+                ", ".join(lost),
+            )
+            self.conn.redis.xack(keys.stream, GROUP, *lost)
+        pairs = list(jobs.items())
+        if not pairs:
+            return
+        if self.dry_run:
+            report.actions += [
+                {"queue": config.name, "job": j, "entry": e, "reason": reason} for e, j in pairs
+            ]
+            report.requeued += len(pairs)
+            return
+        error = encode_error("WorkerLost", reason, "")
+        results = self.conn.scripts.giveback(
+            keys, pairs, reclaim=True, max_reclaims=config.max_reclaims, reason=reason, error=error
+        )
+        for (entry, job), result in zip(pairs, results, strict=True):
+            report.actions.append(
+                {"queue": config.name, "job": job, "entry": entry, "reason": reason, "outcome": result.value}
+            )
+            if result is GiveBack.QUEUED:
+                report.requeued += 1
+            elif result is GiveBack.DEAD:
+                report.dead_lettered += 1
+        log.warning("queue %s: %s; gave back %d job(s)", config.name, reason, len(pairs))
+
+
+def run_reaper(
+    reaper: Reaper, stop: threading.Event, interval: float, healthy: Callable[[], bool] = lambda: True
+) -> None:
+    """Reap every ``interval`` seconds while ``healthy()``, one reaper at a time cluster-wide."""
+    while not stop.wait(interval):
+        if not healthy():
+            continue  # just reconnected: live workers may not have beaten yet
+        try:
+            if reaper.try_lock(int(interval * 1000)):
+                reaper.reap_once()
+        except (redis.RedisError, RedisUnavailable) as exc:  # declared_queues() raises the latter
+            log.warning("reaper pass failed: %s", exc)
+        except Exception:  # a bug must not end reaping for the worker's whole life
+            log.exception("reaper pass failed")
