@@ -1,6 +1,6 @@
 """python -m bench [--full | --peers]: throughput, latency and memory figures.
 
-Starts a private redis-server on a loopback port (rqueues.embedded), runs the
+Starts a private redis-server on a loopback port (rqueues.quickstart.embedded), runs the
 plan, prints a table and writes bench/results/MODE-TIME.json.
 """
 

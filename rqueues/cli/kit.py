@@ -11,7 +11,7 @@ import redis
 
 from ..connection import URL_ENV, connect
 from ..errors import RqueuesError
-from ..worker.reaper import MIN_DEAD_AFTER
+from ..liveness import DEAD_AFTER, MIN_DEAD_AFTER
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,11 +41,12 @@ def with_connection(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-#: The reaper's rule, shared by `worker` and `reaper`: never below two heartbeats.
-reaper_dead_after = click.option(
+#: The one liveness rule, shared by `worker`, `reaper`, `workers`, `top` and `exporter`:
+#: never below two heartbeats.
+dead_after_option = click.option(
     "--dead-after",
     type=click.FloatRange(min=MIN_DEAD_AFTER),
-    default=5.0,
+    default=DEAD_AFTER,
     show_default=True,
     help="Seconds without a heartbeat after which a worker counts as dead.",
 )

@@ -19,7 +19,7 @@ from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
 from ..routing import parse_tags
 from ..worker.lifecycle import Worker
-from .kit import reaper_dead_after, with_connection
+from .kit import dead_after_option, with_connection
 from .observe import COMMANDS as OBSERVE_COMMANDS
 from .output import emit
 from .recovery import COMMANDS
@@ -155,10 +155,11 @@ def info(conn: Store, as_json: bool, sample_seconds: float) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@dead_after_option
 @with_connection
-def workers(conn: Store, as_json: bool) -> None:
+def workers(conn: Store, as_json: bool, dead_after: float) -> None:
     """List live workers with host, pid, tags, queues and running jobs."""
-    emit([w.to_json() for w in list_workers(conn)], WORKER_COLUMNS, as_json)
+    emit([w.to_json() for w in list_workers(conn, dead_after)], WORKER_COLUMNS, as_json)
 
 
 @main.command()
@@ -182,7 +183,7 @@ def workers(conn: Store, as_json: bool) -> None:
     show_default=True,
     help="On SIGTERM, seconds running jobs may finish before they are handed back.",
 )
-@reaper_dead_after
+@dead_after_option
 @click.option("--no-reaper", is_flag=True, help="Do not reap dead workers' jobs from this worker.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus /metrics on this port.")
 @click.option("--metrics-addr", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
@@ -292,7 +293,7 @@ def _value(text: str) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_connection
 def jobs(conn: Store, queue_names: tuple[str, ...], state: str | None, limit: int, as_json: bool) -> None:
-    """List jobs, newest first (like `guild runs --running`)."""
+    """List jobs, newest first; --state filters (queued, running, failed, ...)."""
     records = list_jobs(conn, queue_names or None, state, limit)
     emit([r.to_json() for r in records], JOB_COLUMNS, as_json)
 

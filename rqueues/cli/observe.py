@@ -7,16 +7,7 @@ import logging
 import click
 
 from ..backend.store import Store
-from ..observe.snapshot import DEFAULT_DEAD_AFTER
-from .kit import with_connection
-
-dead_after_option = click.option(
-    "--dead-after",
-    type=click.FloatRange(min=0.5),
-    default=DEFAULT_DEAD_AFTER,
-    show_default=True,
-    help="Seconds without a heartbeat after which a worker counts as dead (the reaper's rule).",
-)
+from .kit import dead_after_option, with_connection
 
 
 @click.command()

@@ -14,7 +14,7 @@ from ..errors import ConfigurationError
 from ..job import Job
 from ..observe.listing import list_dead
 from ..worker.reaper import Health, Reaper, run_reaper
-from .kit import reaper_dead_after, with_connection
+from .kit import dead_after_option, with_connection
 from .output import emit
 
 DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
@@ -30,7 +30,7 @@ DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
     show_default=True,
     help="Seconds between passes.",
 )
-@reaper_dead_after
+@dead_after_option
 @with_connection
 def reaper(conn: Store, once: bool, dry_run: bool, interval: float, dead_after: float) -> None:
     """Give the jobs of dead workers back to their queues (workers also do this themselves)."""

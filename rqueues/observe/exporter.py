@@ -23,8 +23,9 @@ from prometheus_client.registry import Collector
 from ..backend.store import Store
 from ..defaults import VERSION
 from ..errors import RqueuesError
+from ..liveness import DEAD_AFTER
 from .metrics import serve, stop
-from .snapshot import DEFAULT_DEAD_AFTER, QueueView, Snapshot, read_snapshot
+from .snapshot import QueueView, Snapshot, read_snapshot
 from .stats import OUTCOMES
 
 log = logging.getLogger("rqueues.exporter")
@@ -54,7 +55,7 @@ QUEUE_GAUGES = (
 class ClusterCollector(Collector):
     """Reads the cluster from Redis when Prometheus scrapes."""
 
-    def __init__(self, conn: Store, dead_after: float = DEFAULT_DEAD_AFTER) -> None:
+    def __init__(self, conn: Store, dead_after: float = DEAD_AFTER) -> None:
         self.conn = conn
         self.dead_after = dead_after
 
@@ -189,7 +190,7 @@ def _per_queue(
     return g
 
 
-def exporter_registry(conn: Store, dead_after: float = DEFAULT_DEAD_AFTER) -> CollectorRegistry:
+def exporter_registry(conn: Store, dead_after: float = DEAD_AFTER) -> CollectorRegistry:
     """A fresh registry holding the cluster collector (and nothing global)."""
     registry = CollectorRegistry()
     Info("rqueues_build", "rqueues version.", registry=registry).info({"version": VERSION})
@@ -198,7 +199,7 @@ def exporter_registry(conn: Store, dead_after: float = DEFAULT_DEAD_AFTER) -> Co
 
 
 def run_exporter(
-    conn: Store, port: int = DEFAULT_PORT, addr: str = "0.0.0.0", dead_after: float = DEFAULT_DEAD_AFTER
+    conn: Store, port: int = DEFAULT_PORT, addr: str = "0.0.0.0", dead_after: float = DEAD_AFTER
 ) -> None:
     """Serve the cluster's metrics until SIGTERM or SIGINT."""
     server = serve(exporter_registry(conn, dead_after), port, addr)

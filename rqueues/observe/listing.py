@@ -11,6 +11,7 @@ from ..backend.keys import GROUP
 from ..backend.store import Store
 from ..errors import ConfigurationError
 from ..job import STATES, JobRecord, iso
+from ..liveness import DEAD_AFTER, is_live
 
 _SCAN_COUNT = 1000
 
@@ -94,8 +95,8 @@ def decode_worker_hash(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
     return info
 
 
-def list_workers(conn: Store) -> list[WorkerInfo]:
-    """Workers whose registry entry has not expired, most recent heartbeat first."""
+def list_workers(conn: Store, dead_after: float = DEAD_AFTER) -> list[WorkerInfo]:
+    """Live workers (the reaper's rule, see liveness.py), most recent heartbeat first."""
     with conn.guard():
         secs, micros = conn.redis.time()
         now = secs + micros / 1e6
@@ -106,8 +107,8 @@ def list_workers(conn: Store) -> list[WorkerInfo]:
         details = pipe.execute()
     out = []
     for (wid, score), raw in zip(beats, details, strict=True):
-        if not raw:
-            continue  # registry entry expired: not alive
+        if not raw or not is_live(score, now * 1000, dead_after):
+            continue  # dead by the reaper's rule, or its registry entry expired
         out.append(
             WorkerInfo(wid.decode(), score / 1000, max(0.0, now - score / 1000), decode_worker_hash(raw))
         )

@@ -6,8 +6,8 @@ prometheus_client registry.
 
 Every hook runs in the worker's own process: the dispatcher claims, and the
 executor reports each outcome back to the worker that claimed it before the
-worker calls ``finished``. A process executor that runs jobs in child processes
-keeps that shape (children send outcomes to the parent), so its jobs are
+worker calls ``finished``. A process executor (planned) that runs jobs in child processes
+would keep that shape (children send outcomes to the parent), so its jobs are
 counted once, by the parent, and a dead child leaves no series behind. Metrics
 that job code itself defines in children would need prometheus_client's
 multiprocess mode: register a MultiProcessCollector on ``registry`` and call

@@ -33,8 +33,6 @@ from ..liveness import DEAD_AFTER, live_workers
 from .listing import decode_worker_hash
 from .stats import QueueStats
 
-DEFAULT_DEAD_AFTER = DEAD_AFTER
-
 
 @dataclass(frozen=True)
 class QueueView:
@@ -148,7 +146,7 @@ class Snapshot:
 
 
 def read_snapshot(
-    conn: Store, queues: Sequence[str] | None = None, dead_after: float = DEFAULT_DEAD_AFTER
+    conn: Store, queues: Sequence[str] | None = None, dead_after: float = DEAD_AFTER
 ) -> Snapshot:
     """Read every declared queue (or ``queues``), the live workers and the reaper's status."""
     r = conn.redis

@@ -20,8 +20,9 @@ import redis
 
 from ..backend.store import Store
 from ..errors import RqueuesError
+from ..liveness import DEAD_AFTER
 from ..observe.table import table
-from .snapshot import DEFAULT_DEAD_AFTER, QueueView, Snapshot, read_snapshot
+from .snapshot import QueueView, Snapshot, read_snapshot
 from .stats import QueueStats
 
 FAILURES = ("failed", "dead")
@@ -195,7 +196,7 @@ def sample(
     conn: Store,
     seconds: float,
     queues: Sequence[str] | None = None,
-    dead_after: float = DEFAULT_DEAD_AFTER,
+    dead_after: float = DEAD_AFTER,
 ) -> tuple[Snapshot, dict[str, QueueRates], Running]:
     """A snapshot with rates measured over ``seconds`` (none when 0): what `rqueues info` shows."""
     window = RateWindow(window=max(seconds, 0.001))
@@ -214,7 +215,7 @@ def run_top(
     count: int | None = None,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
-    dead_after: float = DEFAULT_DEAD_AFTER,
+    dead_after: float = DEAD_AFTER,
 ) -> None:
     """Redraw every ``interval`` seconds until Ctrl-C (or ``count`` frames)."""
     out = out or sys.stdout

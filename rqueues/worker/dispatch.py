@@ -3,7 +3,8 @@
 Only the dispatcher takes new jobs. A claim takes as many jobs as there are
 free slots from each consumed queue in turn (one script call per queue, its
 leases taken in the same call); when nothing was taken it blocks in Redis on
-the streams and wake-up streams the claims named, never in a sleep loop.
+the streams and wake-up streams the claims named, never in a sleep loop
+(invariants 1 and 4 of docs/internals.md).
 """
 
 from __future__ import annotations

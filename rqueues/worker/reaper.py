@@ -7,7 +7,8 @@ a live consumer whose lease has expired is an orphan (its outcome was lost, for
 example by a Redis restart without the last second of AOF) and is given back too.
 
 One reaper acts at a time: each pass takes a short lock. Workers run it on a
-thread; `rqueues reaper` runs it standalone.
+thread; `rqueues reaper` runs it standalone. It keeps invariants 2 and 3 of
+docs/internals.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Kill -9 storm: worker processes killed at random and restarted while a few hundred jobs run.
 
-Invariants 1 to 3 of DESIGN.md, checked against the run log the jobs write
+Invariants 1 to 3 of docs/internals.md, checked against the run log the jobs write
 themselves (tasks.chaos_record), not against rqueues' own bookkeeping.
 """
 

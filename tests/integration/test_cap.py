@@ -1,4 +1,5 @@
-"""Invariant 1, the cap holds: worker processes, an independent start/end log, a limit changed live.
+"""Invariant 1 of docs/internals.md, the cap holds: worker processes, an independent start/end log,
+a limit changed live.
 
 Each job appends `start` after its lease was taken and `end` before its lease is
 released, to a Redis list. RPUSHes are serialised by Redis, so the list order is

@@ -451,8 +451,8 @@ def test_a_live_worker_with_a_slow_clock_keeps_its_job(
 def test_a_cpu_bound_job_does_not_starve_its_workers_heartbeat(
     conn: Connection, q: Queue, worker_thread: Callable[..., Any], wait_until: Any
 ) -> None:
-    """Invariant 3: the heartbeat thread keeps beating while a job burns CPU in Python code, so a
-    job running for longer than dead_after on a live worker is never taken from it."""
+    """Invariant 3 (docs/internals.md): the heartbeat thread keeps beating while a job burns CPU in
+    Python code, so a job running for longer than dead_after on a live worker is never taken from it."""
     worker_thread(worker_id="w-busy", reaper=False, dead_after=2.0, heartbeat_seconds=0.5)
     job = q.enqueue(tasks.spin, 4.0)
     wait_until(lambda: job.state == "running", what="the job to start")

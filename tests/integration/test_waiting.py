@@ -1,4 +1,5 @@
-"""Invariant 4, waiting is event-driven: an idle worker blocks in Redis and wakes on a new job.
+"""Invariant 4 of docs/internals.md, waiting is event-driven: an idle worker blocks in Redis and
+wakes on a new job.
 
 The worker here refreshes its queue list only every 30 s, so anything that
 depended on a poll (rather than on being woken by Redis) would take up to 30 s.

@@ -141,7 +141,7 @@ def test_non_callable_attribute_refused(fake_module: types.ModuleType) -> None:
 def test_registry_never_reaches_into_modules_an_imported_module_uses(
     fake_module: types.ModuleType, path: str
 ) -> None:
-    # Invariant 6: `--import myapp` must not let a job run myapp's `os.system`.
+    # Invariant 6 (docs/internals.md): `--import myapp` must not let a job run myapp's `os.system`.
     with pytest.raises(UnknownFunction) as info:
         FunctionRegistry([FAKE]).resolve(f"{FAKE}:{path}")
     assert path in str(info.value)
