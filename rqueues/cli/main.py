@@ -380,7 +380,8 @@ def quickstart(
     jobs: int, workers: int, concurrency: int, seed: int | None, live: bool | None, timeout: float
 ) -> None:
     """Start a private server, capped and tag-routed queues and worker processes; watch jobs flow."""
-    from ..quickstart.session import QuickstartOptions, run  # only this command needs it
+    from ..quickstart.plan import QuickstartOptions  # only this command needs them
+    from ..quickstart.session import run
 
     try:
         status = run(QuickstartOptions(jobs, workers, concurrency, seed, live, timeout))

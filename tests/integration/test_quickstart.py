@@ -16,16 +16,13 @@ import pytest
 
 from rqueues.errors import ConfigurationError
 from rqueues.job import JobRecord
-from rqueues.quickstart.session import (
-    DEMO_QUEUES,
-    DemoQueue,
+from rqueues.quickstart.plan import DEMO_QUEUES, DemoQueue, QuickstartOptions, split_jobs
+from rqueues.quickstart.summary import (
     LineView,
     LiveView,
     QueueProgress,
-    QuickstartOptions,
     most_at_once,
     render_summary,
-    split_jobs,
     summarize,
 )
 

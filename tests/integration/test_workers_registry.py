@@ -87,9 +87,11 @@ def test_a_worker_whose_heartbeats_stopped_is_not_listed(
     conn: Connection, workers: Callable[..., Any]
 ) -> None:
     """A killed worker leaves its registry score behind, but its description expires: not listed."""
-    conn.redis.zadd(conn.keys.workers, {"w-killed": 1})
+    secs, micros = conn.redis.time()
+    now_ms = secs * 1000 + micros // 1000
+    conn.redis.zadd(conn.keys.workers, {"w-killed": now_ms})
     conn.redis.hset(conn.keys.worker("w-alive"), mapping={"host": "h", "pid": 1, "tags": "[]"})
-    conn.redis.zadd(conn.keys.workers, {"w-alive": 2})
+    conn.redis.zadd(conn.keys.workers, {"w-alive": now_ms})
     assert [r["id"] for r in workers("--json")] == ["w-alive"]
 
 
@@ -100,3 +102,14 @@ def test_the_description_expires_without_heartbeats(
     key = conn.keys.worker("w-ttl")
     wait_until(lambda: conn.redis.exists(key), what="the first heartbeat")
     assert 0 < conn.redis.pttl(key) <= 5_000  # ten heartbeats: a dead worker's entry goes by itself
+
+
+def test_workers_and_the_reaper_agree_on_who_is_alive(conn: Connection, workers: Callable[..., Any]) -> None:
+    """One liveness rule: a described worker whose heartbeat is older than dead_after is not listed."""
+    secs, micros = conn.redis.time()
+    now_ms = secs * 1000 + micros // 1000
+    for wid, age_ms in (("w-fresh", 1_000), ("w-stale", 6_000)):
+        conn.redis.hset(conn.keys.worker(wid), mapping={"host": "h", "pid": 1, "tags": "[]"})
+        conn.redis.zadd(conn.keys.workers, {wid: now_ms - age_ms})
+    assert [r["id"] for r in workers("--json")] == ["w-fresh"]
+    assert [r["id"] for r in workers("--json", "--dead-after", "10")] == ["w-fresh", "w-stale"]
