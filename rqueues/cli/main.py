@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from typing import Any
@@ -18,8 +17,10 @@ from ..options import JobOptions
 from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
 from ..routing import parse_tags
+from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
 from .kit import dead_after_option, with_connection
+from .logs import log_format_option, log_level_option, setup_logging
 from .observe import COMMANDS as OBSERVE_COMMANDS
 from .output import emit
 from .recovery import COMMANDS
@@ -187,7 +188,15 @@ def workers(conn: Store, as_json: bool, dead_after: float) -> None:
 @click.option("--no-reaper", is_flag=True, help="Do not reap dead workers' jobs from this worker.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus /metrics on this port.")
 @click.option("--metrics-addr", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--job-logs/--no-job-logs",
+    default=True,
+    show_default=True,
+    help="Log each job's start and end at INFO (failures are always logged).",
+)
+@click.option("--quiet-queue", "quiet", multiple=True, help="No start/end lines for this queue; repeatable.")
+@log_level_option
+@log_format_option
 @with_connection
 def worker(
     conn: Store,
@@ -202,10 +211,13 @@ def worker(
     no_reaper: bool,
     metrics_port: int | None,
     metrics_addr: str,
+    job_logs: bool,
+    quiet: tuple[str, ...],
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run a worker until SIGTERM/Ctrl-C (running jobs finish first)."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
     sys.path.insert(0, os.getcwd())  # so --import finds the project's own modules
     names = [q for q in (queues or "").split(",") if q.strip()] or None
     from ..observe.metrics import WorkerMetrics, run_instrumented  # prometheus_client only where needed
@@ -223,6 +235,7 @@ def worker(
         shutdown_timeout=shutdown_timeout,
         dead_after=dead_after,
         reaper=not no_reaper,
+        job_logs=JobLog(lines=job_logs, quiet=quiet),
     )
     run_instrumented(w, metrics, metrics_port, metrics_addr)
 

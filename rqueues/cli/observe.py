@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from ..backend.store import Store
 from .kit import dead_after_option, with_connection
+from .logs import log_format_option, log_level_option, setup_logging
 
 
 @click.command()
@@ -17,9 +16,12 @@ from .kit import dead_after_option, with_connection
 @click.option(
     "--once", is_flag=True, help="Print one scrape to stdout and exit (e.g. for a textfile collector)."
 )
-@click.option("--log-level", default="INFO", show_default=True)
+@log_level_option
+@log_format_option
 @with_connection
-def exporter(conn: Store, port: int, addr: str, dead_after: float, once: bool, log_level: str) -> None:
+def exporter(
+    conn: Store, port: int, addr: str, dead_after: float, once: bool, log_level: str, log_format: str
+) -> None:
     """Serve the cluster's queues, workers and reaper as Prometheus metrics, read from Redis per scrape."""
     from ..observe.exporter import exporter_registry, run_exporter
 
@@ -28,7 +30,7 @@ def exporter(conn: Store, port: int, addr: str, dead_after: float, once: bool, l
 
         click.echo(generate_latest(exporter_registry(conn, dead_after)).decode(), nl=False)
         return
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
     run_exporter(conn, port, addr, dead_after)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 
 import click
@@ -15,6 +14,7 @@ from ..job import Job
 from ..observe.listing import list_dead
 from ..worker.reaper import Health, Reaper, run_reaper
 from .kit import dead_after_option, with_connection
+from .logs import setup_logging
 from .output import emit
 
 DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
@@ -34,7 +34,7 @@ DEAD_COLUMNS = ("queue", "id", "function", "dead_at", "reason")
 @with_connection
 def reaper(conn: Store, once: bool, dry_run: bool, interval: float, dead_after: float) -> None:
     """Give the jobs of dead workers back to their queues (workers also do this themselves)."""
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     r = Reaper(conn, dead_after=dead_after, holder="rqueues-reaper", dry_run=dry_run)
     if once or dry_run:
         with conn.guard():

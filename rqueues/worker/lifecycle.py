@@ -35,7 +35,8 @@ from .execution import Claimed, Outcome, run_job
 from .executors.thread import ThreadExecutor
 from .heartbeat import Heartbeat
 from .held import Held
-from .observer import Observer
+from .joblog import JobLog
+from .observer import Observer, Observers
 from .reaper import Reaper, run_reaper
 from .selection import select_queues
 from .settle import settle
@@ -68,6 +69,7 @@ class Worker:
         reaper: bool = True,
         dead_after: float = defaults.DEAD_AFTER,
         observer: Observer | None = None,
+        job_logs: JobLog | bool = True,
         clock: Clock = time.monotonic,
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -87,7 +89,9 @@ class Worker:
         self.refresh_seconds = refresh_seconds
         self.shutdown_timeout = shutdown_timeout
         self.clock = clock
-        self.observer = observer or Observer()
+        # Job log lines come first: a job's start is logged before metrics count it.
+        joblog = job_logs if isinstance(job_logs, JobLog) else JobLog(lines=bool(job_logs))
+        self.observer = Observers(joblog, observer) if observer else joblog
         self.held = Held()
         self.slots = Slots(concurrency)
         self.health = Health(settle=dead_after, clock=clock)

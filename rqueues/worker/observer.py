@@ -26,3 +26,30 @@ class Observer:
 
     def heartbeat(self) -> None:
         """A heartbeat was written."""
+
+
+class Observers(Observer):
+    """Several observers called in turn (for example metrics and job logs)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def claimed(self, queue: str, jobs: Sequence[Claimed]) -> None:
+        for o in self.observers:
+            o.claimed(queue, jobs)
+
+    def denied(self, queue: str) -> None:
+        for o in self.observers:
+            o.denied(queue)
+
+    def finished(self, outcome: Outcome, seconds: float) -> None:
+        for o in self.observers:
+            o.finished(outcome, seconds)
+
+    def redis_error(self, where: str) -> None:
+        for o in self.observers:
+            o.redis_error(where)
+
+    def heartbeat(self) -> None:
+        for o in self.observers:
+            o.heartbeat()

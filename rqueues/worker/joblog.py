@@ -1,0 +1,68 @@
+"""Job log lines: one when a job starts, one when it ends, a failure's traceback.
+
+Lines go to the ``rqueues.jobs`` logger through ``logging`` (the library
+installs no handler). Each record carries the job's fields in ``extra``
+(``queue``, ``function``, ``job_id``, ``attempt``, and at the end
+``duration_s`` and ``outcome``), which ``--log-format json`` prints as keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from ..codec import decode_error
+from .execution import Claimed, Outcome
+from .observer import Observer
+
+log = logging.getLogger("rqueues.jobs")
+
+#: Outcomes whose end line is a warning, with the error's traceback.
+_FAILED = {"failed": logging.ERROR, "retry": logging.WARNING, "dead": logging.ERROR}
+
+
+def job_fields(job: Claimed) -> dict[str, object]:
+    return {"queue": job.queue, "function": job.function, "job_id": job.job_id, "attempt": job.attempts}
+
+
+class JobLog(Observer):
+    """Logs each job's start and end at INFO and its failures at WARNING/ERROR.
+
+    ``lines=False`` keeps only the failures (for high-rate queues); ``quiet``
+    names queues whose start and end lines are left out.
+    """
+
+    def __init__(self, lines: bool = True, quiet: Iterable[str] = ()) -> None:
+        self.lines = lines
+        self.quiet = frozenset(quiet)
+
+    def _wants_lines(self, queue: str) -> bool:
+        return self.lines and queue not in self.quiet and log.isEnabledFor(logging.INFO)
+
+    def claimed(self, queue: str, jobs: Sequence[Claimed]) -> None:
+        if not jobs or not self._wants_lines(queue):
+            return
+        for job in jobs:
+            log.info(
+                "job %s started: %s on %s, attempt %d", job.job_id, job.function, queue, job.attempts,
+                extra=job_fields(job),
+            )  # fmt: skip
+
+    def finished(self, outcome: Outcome, seconds: float) -> None:
+        job = outcome.claimed
+        state = outcome.state or "cancelled"
+        fields = {**job_fields(job), "duration_s": round(seconds, 6), "outcome": state}
+        level = _FAILED.get(state)
+        if level is None:
+            if self._wants_lines(job.queue):
+                log.info("job %s %s in %.3fs: %s", job.job_id, state, seconds, job.function, extra=fields)
+            return
+        error = decode_error(outcome.blob) if state != "dead" else {"message": outcome.reason}
+        what = "will be retried" if state == "retry" else state
+        message = f"{error.get('type') or 'error'}: {error.get('message', '')}".strip(": ")
+        trace = error.get("traceback") or ""
+        log.log(
+            level, "job %s %s after %.3fs: %s (%s, attempt %d)%s", job.job_id, what, seconds, message,
+            job.function, job.attempts, f"\n{trace.rstrip()}" if trace else "",
+            extra={**fields, "error": message},
+        )  # fmt: skip
