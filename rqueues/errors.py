@@ -67,3 +67,7 @@ class RedisUnavailable(RqueuesError, ConnectionError):
 
 class DuplicateJob(RqueuesError, ValueError):
     """A job with this id already exists."""
+
+
+class QueueBusy(RqueuesError):
+    """The queue has running jobs or live consumers; the message says how to proceed."""

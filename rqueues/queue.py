@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 
+from .admin import Purged, delete_queue, purge_queue
 from .backend import scripts
 from .backend.counts import read_counts
 from .backend.keys import GROUP, check_queue_name
@@ -152,6 +153,14 @@ class Queue:
 
     def info(self) -> QueueInfo:
         return queue_infos(self.connection, [self.name])[0]
+
+    def purge(self) -> Purged:
+        """Drop the waiting and scheduled jobs; running ones finish. Returns the counts."""
+        return purge_queue(self.connection, self.name)
+
+    def delete(self, *, force: bool = False, drop_running: bool = False) -> int:
+        """Remove the queue and every key of it (see rqueues.admin.delete_queue)."""
+        return delete_queue(self.connection, self.name, force=force, drop_running=drop_running)
 
     def job(self, job_id: str) -> Job:
         return Job(job_id, self.name, self.connection)

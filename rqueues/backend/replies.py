@@ -130,6 +130,18 @@ class WatchReply:
         return cls(_text(raw[0]), _text(raw[1])) if raw else None
 
 
+@dataclass(frozen=True)
+class PurgeReply:
+    waiting: int  # waiting jobs dropped
+    scheduled: int  # scheduled jobs dropped
+    more: bool  # another call may find more
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> PurgeReply:
+        waiting, scheduled, more = raw
+        return cls(int(waiting), int(scheduled), bool(int(more)))
+
+
 def texts(raw: Sequence[Any]) -> list[str]:
     """A reply that is a list of strings (entry ids, job ids)."""
     return [_text(r) for r in raw]

@@ -17,13 +17,13 @@ from redis.exceptions import NoScriptError
 
 from .. import defaults
 from .keys import GROUP, QueueKeys
-from .replies import ClaimReply, GiveBack, HandleReply, Started, WatchReply, texts
+from .replies import ClaimReply, GiveBack, HandleReply, PurgeReply, Started, WatchReply, texts
 
 T = TypeVar("T")
 
 _NAMES = (
     "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
-    "giveback", "promote", "requeue", "stop", "beat",
+    "giveback", "promote", "requeue", "stop", "beat", "purge", "drop_queue",
 )  # fmt: skip
 
 #: Constants every script may use, defined once in rqueues.defaults.
@@ -273,3 +273,14 @@ def renew(q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> Call[list[str]
 def beat(workers: str, worker_id: str) -> Call[int]:
     """Stamp a worker's heartbeat in the registry ``workers`` with Redis' clock."""
     return Call("beat", [workers], [worker_id], int)
+
+
+def purge(q: QueueKeys, batch: int) -> Call[PurgeReply]:
+    """Drop up to ``batch`` waiting and ``batch`` scheduled jobs of a queue."""
+    return Call("purge", [q.stream, q.scheduled, q.events], [GROUP, batch, q.job_prefix], PurgeReply.parse)
+
+
+def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
+    """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
+    keys = [q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats]
+    return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)

@@ -21,6 +21,7 @@ from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
 from .kit import dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
+from .manage import COMMANDS as MANAGE_COMMANDS
 from .observe import COMMANDS as OBSERVE_COMMANDS
 from .output import emit
 from .recovery import COMMANDS
@@ -403,7 +404,7 @@ def quickstart(
     click.get_current_context().exit(status)
 
 
-for _command in [*COMMANDS, *OBSERVE_COMMANDS]:
+for _command in [*COMMANDS, *MANAGE_COMMANDS, *OBSERVE_COMMANDS]:
     main.add_command(_command)
 
 

@@ -172,7 +172,11 @@ class Worker:
             pipe = self.conn.redis.pipeline(transaction=False)
             for name in self.queues:
                 events = self.conn.keys.queue(name).events
-                pipe.xadd(events, {"wake": self.worker_id}, maxlen=defaults.EVENTS_MAXLEN, approximate=True)
+                # NOMKSTREAM: a queue deleted meanwhile must not get its events stream back.
+                pipe.xadd(
+                    events, {"wake": self.worker_id}, maxlen=defaults.EVENTS_MAXLEN, approximate=True,
+                    nomkstream=True,
+                )  # fmt: skip
             pipe.execute()
         except redis.RedisError:
             pass  # the read ends at its timeout anyway

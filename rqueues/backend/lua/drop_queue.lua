@@ -1,0 +1,21 @@
+#!lua flags=allow-oom
+-- Remove a queue's keys (not its job records, which the caller scans for), unless
+-- jobs of it are running and ARGV[2] is not 1. The config goes first in the same
+-- call, so no claim can take a job of the queue once this returns.
+-- KEYS[1] config, KEYS[2] stream, KEYS[3] leases, KEYS[4] scheduled, KEYS[5] dead,
+-- KEYS[6] events, KEYS[7] stats
+-- ARGV[1] group, ARGV[2] 1 to remove it even with jobs running
+-- Returns {1, keys removed} when removed, {0, running} when refused because
+-- `running` deliveries are held (unexpired leases or pending entries), {-1} when
+-- the queue is not declared.
+-- Under OOM: allowed (flags=allow-oom): it only frees memory.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local running = redis.call('ZCOUNT', KEYS[3], now + 1, '+inf')
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local ok, pending = pcall(redis.call, 'XPENDING', KEYS[2], ARGV[1])
+  if ok and pending[1] > running then running = pending[1] end
+end
+if running > 0 and ARGV[2] ~= '1' then return {0, running} end
+return {1, redis.call('DEL', unpack(KEYS))}
