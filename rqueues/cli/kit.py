@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 import redis
 
+from ..backend.clients import redact
 from ..connection import URL_ENV, connect
 from ..errors import RqueuesError
 from ..liveness import DEAD_AFTER, MIN_DEAD_AFTER
@@ -31,10 +32,15 @@ def with_connection(fn: F) -> F:
     @click.option("--prefix", default="rqueues", show_default=True, help="Key prefix.")
     @functools.wraps(fn)
     def wrapper(redis_url: str | None, prefix: str, **kwargs: Any) -> Any:
+        conn = None
         try:
-            return fn(connect(redis_url, prefix=prefix), **kwargs)
+            conn = connect(redis_url, prefix=prefix)
+            return fn(conn, **kwargs)
         except RqueuesError as exc:
             raise click.ClickException(str(exc)) from exc
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # raised outside a guard()
+            where = redact(conn.url) if conn is not None else "the given URL"
+            raise click.ClickException(f"cannot reach Redis at {where}: {exc}") from exc
         except redis.RedisError as exc:  # e.g. OOM under noeviction: a message, not a traceback
             raise click.ClickException(f"Redis refused the command: {exc}") from exc
 

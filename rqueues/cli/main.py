@@ -23,7 +23,7 @@ from .kit import dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
 from .manage import COMMANDS as MANAGE_COMMANDS
 from .observe import COMMANDS as OBSERVE_COMMANDS
-from .output import emit
+from .output import emit, job_text
 from .recovery import COMMANDS
 
 JOB_COLUMNS = (
@@ -152,7 +152,7 @@ def info(conn: Store, as_json: bool, sample_seconds: float) -> None:
     if as_json:
         click.echo(json.dumps(info_json(snap, rates, functions), indent=2))
         return
-    click.echo(render(snap, rates, functions))
+    click.echo(render(snap, rates, functions, title="rqueues info"))
 
 
 @main.command()
@@ -326,13 +326,7 @@ def job(conn: Store, job_id: str, queue: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    for key, value in data.items():
-        if key == "error" and value:
-            click.echo(f"error: {value['type']}: {value['message']}")
-            if value.get("traceback"):
-                click.echo(value["traceback"].rstrip())
-        elif value is not None:
-            click.echo(f"{key}: {value}")
+    click.echo(job_text(data))
 
 
 @main.command()

@@ -99,9 +99,9 @@ def requeue(conn: Store, job_id: str | None, queue: str | None, all_: bool) -> N
             done += 1
         else:
             click.echo(f"job {one} is {handle.state}, not dead or failed: not requeued", err=True)
-    click.echo(f"requeued {done} job(s)")
     if job_id and not done:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(1)  # the line above said why, once
+    click.echo(f"requeued {done} job(s)")
 
 
 @click.command()

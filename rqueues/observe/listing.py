@@ -80,6 +80,10 @@ class WorkerInfo:
             "last_heartbeat": iso(self.last_heartbeat),
             "age_seconds": round(self.age, 3),
             **self.info,
+            # Stamped in ms by the heartbeat; --json shows every time as ISO 8601.
+            "started_at": iso(self.info["started_at"] / 1000)
+            if _number(self.info.get("started_at"))
+            else None,
         }
 
 
@@ -157,3 +161,7 @@ def list_dead(conn: Store, queues: Iterable[str] | None = None, limit: int = 100
                     fn.decode() if fn else None,
                 ))  # fmt: skip
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.process_collector import ProcessCollector
 
 from ..defaults import VERSION
+from ..errors import ConfigurationError
 from ..worker.execution import Claimed, Outcome
 from ..worker.observer import Observer
 from .stats import BUCKETS, OUTCOMES, StatsBuffer
@@ -263,7 +264,10 @@ def run_instrumented(worker: Worker, metrics: WorkerMetrics, port: int | None, a
 
 def serve(registry: CollectorRegistry, port: int, addr: str = "0.0.0.0") -> WSGIServer:
     """Serve ``registry`` on http://addr:port/metrics from a daemon thread."""
-    server, _ = start_http_server(port, addr, registry=registry)
+    try:
+        server, _ = start_http_server(port, addr, registry=registry)
+    except OSError as exc:  # most often: the port is taken
+        raise ConfigurationError(f"cannot serve metrics on {addr}:{port}: {exc.strerror or exc}") from exc
     return server
 
 

@@ -14,6 +14,20 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def fit(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int, drop: Sequence[str]) -> str:
+    """table() within ``width`` columns: columns named in ``drop`` go first to last until it
+    fits; only a table still too wide without them is cut at the right edge."""
+    shown = list(columns)
+    text = table(rows, shown)
+    for name in drop:
+        if max((len(line) for line in text.splitlines()), default=0) <= width:
+            return text
+        if name in shown:
+            shown.remove(name)
+            text = table(rows, shown)
+    return "\n".join(line[:width] for line in text.splitlines())
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

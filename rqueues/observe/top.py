@@ -7,12 +7,15 @@ the same from two snapshots a moment apart.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import shutil
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -21,9 +24,9 @@ import redis
 from ..backend.store import Store
 from ..errors import RqueuesError
 from ..liveness import DEAD_AFTER
-from ..observe.table import table
 from .snapshot import QueueView, Snapshot, read_snapshot
 from .stats import QueueStats
+from .table import fit, table
 
 FAILURES = ("failed", "dead")
 QUEUE_COLUMNS = (
@@ -31,6 +34,9 @@ QUEUE_COLUMNS = (
     "ok/s", "fail/s", "p95_wait", "oldest", "state",
 )  # fmt: skip
 WORKER_COLUMNS = ("worker", "host", "tags", "queues", "run/slots", "beat", "running")
+#: On a narrow terminal these columns go first (left to right) so the state stays in view.
+QUEUE_DROP = ("stalled", "sched", "oldest", "fail/s", "dead", "p95_wait", "ok/s", "limit")
+WORKER_DROP = ("host", "tags", "beat", "queues", "running")
 MAX_JOBS = 1000  # running jobs whose function top looks up
 Running = dict[str, dict[str, int]]  # worker id -> function -> jobs
 
@@ -163,13 +169,27 @@ def info_json(snap: Snapshot, rates: Mapping[str, QueueRates], running: Running)
     return data
 
 
-def render(snap: Snapshot, rates: Mapping[str, QueueRates], running: Running) -> str:
-    """The whole screen as plain text."""
+def render(
+    snap: Snapshot,
+    rates: Mapping[str, QueueRates],
+    running: Running,
+    title: str = "rqueues top",
+    width: int | None = None,
+) -> str:
+    """The whole screen as plain text; within ``width`` columns when given."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
-    lines = [f"rqueues top  {stamp}  queues {len(snap.queues)}  workers {len(snap.workers)}  {_reaper(snap)}"]
-    lines += ["", table(queue_rows(snap, rates), QUEUE_COLUMNS), ""]
-    lines.append(table(worker_rows(snap, running), WORKER_COLUMNS))
-    return "\n".join(lines)
+    head = f"{title}  {stamp}  queues {len(snap.queues)}  workers {len(snap.workers)}  {_reaper(snap)}"
+    queues, workers = queue_rows(snap, rates), worker_rows(snap, running)
+    if width is None:
+        body = [table(queues, QUEUE_COLUMNS), "", table(workers, WORKER_COLUMNS)]
+    else:
+        head = head[:width]
+        body = [
+            fit(queues, QUEUE_COLUMNS, width, QUEUE_DROP),
+            "",
+            fit(workers, WORKER_COLUMNS, width, WORKER_DROP),
+        ]
+    return "\n".join([head, "", *body])
 
 
 def _reaper(snap: Snapshot) -> str:
@@ -223,21 +243,56 @@ def run_top(
     rates = RateWindow(window)
     frames = 0
     clear = "\x1b[H\x1b[2J" if out.isatty() else ""
-    while count is None or frames < count:
-        began = time.monotonic()
-        try:
-            snap = read_snapshot(conn, dead_after=dead_after)
-            rates.add(snap)
-            text = render(snap, rates.rates(), running_jobs(conn, snap))
-        except (redis.RedisError, RqueuesError) as exc:
-            text = f"rqueues top: cannot read Redis: {exc}"
-        if out.isatty():  # a terminal gets one screen; a pipe or a file gets whole lines
-            width = shutil.get_terminal_size().columns
-            text = "\n".join(line[:width] for line in text.splitlines())
-        out.write(clear + text + "\n")
-        out.flush()
-        frames += 1
-        if count is not None and frames >= count:
-            break
-        if stop.wait(max(0.0, interval - (time.monotonic() - began))):
-            break
+    failed: Exception | None = None
+    with keys(stop) as pressed:
+        while count is None or frames < count:
+            began = time.monotonic()
+            # A terminal gets one screen, columns dropped to fit; a pipe or a file gets whole lines.
+            width = shutil.get_terminal_size().columns if out.isatty() else None
+            try:
+                snap = read_snapshot(conn, dead_after=dead_after)
+                rates.add(snap)
+                text = render(snap, rates.rates(), running_jobs(conn, snap), width=width)
+                failed = None
+            except (redis.RedisError, RqueuesError) as exc:
+                if not frames:
+                    raise  # nothing to show: an error and a non-zero exit, not a screen
+                failed = exc
+                text = f"rqueues top: cannot read Redis: {exc}"
+            out.write(clear + text + "\n")
+            out.flush()
+            frames += 1
+            if count is not None and frames >= count:
+                break
+            if pressed(max(0.0, interval - (time.monotonic() - began))) == "q" or stop.is_set():
+                break
+    if failed is not None:
+        raise failed
+
+
+@contextlib.contextmanager
+def keys(stop: threading.Event) -> Iterator[Callable[[float], str]]:
+    """``pressed(timeout)``: the key typed within ``timeout`` seconds ('' if none).
+
+    At a terminal, stdin is read a key at a time (no Enter needed) and restored
+    afterwards; elsewhere it waits for ``stop`` (which reads as 'q').
+    """
+    stdin = sys.stdin
+    if not stdin.isatty():
+        yield lambda timeout: "q" if stop.wait(timeout) else ""
+        return
+    import termios
+    import tty
+
+    fd = stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def pressed(timeout: float) -> str:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return os.read(fd, 1).decode(errors="replace").lower() if ready else ""
+
+    try:
+        yield pressed
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)

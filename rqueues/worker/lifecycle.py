@@ -38,6 +38,7 @@ from .held import Held
 from .joblog import JobLog
 from .observer import Observer, Observers
 from .reaper import Reaper, run_reaper
+from .registry import refuse_live_duplicate
 from .selection import select_queues
 from .settle import settle
 from .slots import Slots
@@ -131,6 +132,7 @@ class Worker:
                 signal.signal(sig, self._on_signal)
             signal.signal(signal.SIGQUIT, self._on_quit)
         with self.conn.guard():
+            refuse_live_duplicate(self.conn, self.worker_id, self.health.settle)
             for warning in setting_warnings(self.conn.redis):
                 log.warning(warning)
             self.refresh()
