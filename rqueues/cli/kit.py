@@ -56,3 +56,27 @@ dead_after_option = click.option(
     show_default=True,
     help="Seconds without a heartbeat after which a worker counts as dead.",
 )
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """Seconds, plain (``30``, ``1.5``) or with a unit: ``90s``, ``5m``, ``2h``, ``1d``."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().lower()
+        unit = self.UNITS.get(text[-1:], None)
+        number = text[:-1] if unit is not None else text
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration: write seconds (30) or 90s, 5m, 2h, 1d", param, ctx)
+        if not 0 < seconds < float("inf"):
+            self.fail(f"{value!r} must be a positive duration", param, ctx)
+        return seconds
+
+
+DURATION = Duration()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -19,7 +19,7 @@ from ..retry import RetryPolicy
 from ..routing import parse_tags
 from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
-from .kit import dead_after_option, with_connection
+from .kit import DURATION, dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
 from .manage import COMMANDS as MANAGE_COMMANDS
 from .observe import COMMANDS as OBSERVE_COMMANDS
@@ -241,37 +241,62 @@ def worker(
     run_instrumented(w, metrics, metrics_port, metrics_addr)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("queue")
 @click.argument("function")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--args-json", type=click.File("r"), default=None, help=(
+    "Read the call from a JSON file ('-' for standard input): an array of positional "
+    'arguments, or {"args": [...], "kwargs": {...}}.'
+))  # fmt: skip
 @click.option("--job-id", default=None, help="Use this job id instead of a generated one.")
 @click.option("--job-timeout", type=float, default=None, help="Seconds the job may run.")
 @click.option("--result-ttl", type=click.IntRange(min=1), default=None, help="Seconds to keep the result.")
+@click.option("--delay", type=DURATION, default=None, help="Run it after this long: 30, 90s, 5m, 2h.")
+@click.option("--retries", type=click.IntRange(min=0), default=None, help="Retries after a failure.")
+@click.option("--backoff", type=click.FloatRange(min=0), default=None, help="First retry delay, seconds.")
 @click.option("--wait", "wait", type=float, default=None, help="Wait this many seconds and print the result.")
 @with_connection
 def enqueue(
     conn: Store,
     queue: str,
     function: str,
+    args: tuple[str, ...],
+    args_json: TextIO | None,
     job_id: str | None,
     job_timeout: float | None,
     result_ttl: int | None,
+    delay: float | None,
+    retries: int | None,
+    backoff: float | None,
     wait: float | None,
 ) -> None:
-    """Enqueue FUNCTION (module:name) with ARGS; `--name value` becomes a keyword argument.
+    """Enqueue FUNCTION (module:name) on QUEUE with ARGS; prints the job id.
 
-    Each value is parsed as JSON when it parses, else taken as a string.
+    Each of ARGS is parsed as JSON when it parses, else taken as a string;
+    `--name value` (or `--name=value`) becomes a keyword argument. A keyword
+    argument whose name is one of this command's options goes after `--`, or
+    in --args-json.
     """
-    args, kwargs = parse_call(click.get_current_context().args)
-    opts = JobOptions(job_id=job_id, timeout=job_timeout, result_ttl=result_ttl)
-    job = Queue(queue, conn).enqueue_many([(function, args, kwargs, opts)])[0]
+    call_args, kwargs = parse_call(list(args))
+    if args_json is not None:
+        call_args, kwargs = merge_call(read_call(args_json), call_args, kwargs)
+    opts = JobOptions(
+        job_id=job_id,
+        timeout=job_timeout,
+        result_ttl=result_ttl,
+        delay=delay,
+        retries=retries,
+        backoff=backoff,
+    )
+    job = Queue(queue, conn).enqueue_many([(function, call_args, kwargs, opts)])[0]
     click.echo(job.id)
     if wait is not None:
         click.echo(json.dumps(job.wait(timeout=wait), default=str))
 
 
 def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:
-    """Split CLI tokens into positional and keyword arguments (`--key value`, `--flag`)."""
+    """Split CLI tokens into positional and keyword arguments (`--key value`, `--key=value`)."""
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     i = 0
@@ -286,11 +311,40 @@ def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:
                 kwargs[key] = _value(tokens[i + 1])
                 i += 1
             else:
-                kwargs[key] = True
+                raise click.UsageError(f"--{name} needs a value (write --{name} true for a flag)")
         else:
             args.append(_value(token))
         i += 1
     return args, kwargs
+
+
+def read_call(source: TextIO) -> tuple[list[Any], dict[str, Any]]:
+    """A call from JSON: an array of arguments, or an object with "args" and "kwargs"."""
+    name = getattr(source, "name", "--args-json")
+    try:
+        data = json.load(source)
+    except ValueError as exc:
+        raise click.BadParameter(f"{name} is not JSON: {exc}", param_hint="--args-json") from exc
+    if isinstance(data, list):
+        return data, {}
+    if isinstance(data, dict) and set(data) <= {"args", "kwargs"}:
+        args, kwargs = data.get("args", []), data.get("kwargs", {})
+        if isinstance(args, list) and isinstance(kwargs, dict):
+            return args, kwargs
+    raise click.BadParameter(
+        f'{name} must hold an array of arguments or {{"args": [...], "kwargs": {{...}}}}',
+        param_hint="--args-json",
+    )
+
+
+def merge_call(
+    base: tuple[list[Any], dict[str, Any]], args: list[Any], kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The file's call, then the command line's arguments after it; a keyword given twice is an error."""
+    both = sorted(set(base[1]) & set(kwargs))
+    if both:
+        raise click.UsageError(f"keyword argument(s) given both in --args-json and on the line: {both}")
+    return [*base[0], *args], {**base[1], **kwargs}
 
 
 def _value(text: str) -> Any:

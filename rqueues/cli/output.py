@@ -30,15 +30,15 @@ _JOB_FIELDS = (
 
 def job_text(data: dict[str, Any]) -> str:
     """One job for a person: its fields, its result, and each attempt's error with its traceback."""
-    lines = [f"job {data['id']}"]
+    lines = [f"id: {data['id']}"]
     for key in _JOB_FIELDS:
         value = data.get(key)
         if value not in (None, "", [], {}):
-            lines.append(f"  {key + ':':<13}{_show(value)}")
+            lines.append(f"{key}: {_show(value)}")
     if data.get("progress") is not None:
-        lines.append(f"  {'progress:':<13}{_show(data['progress'])}")
+        lines.append(f"progress: {_show(data['progress'])}")
     if data.get("state") == "succeeded":
-        lines.append(f"  {'result:':<13}{_show(data.get('result'))}")
+        lines.append(f"result: {_show(data.get('result'))}")
     attempts = data.get("errors") or []
     final = data.get("error")
     if final and not any(_same(final, e) for e in attempts):

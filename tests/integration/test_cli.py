@@ -82,7 +82,7 @@ def test_enqueue_parses_json_args_and_key_value_kwargs(
     quick_worker()
     result = cli(
         "enqueue", "default", "tasks:echo", "1", '"two"', "[3, 4]", "hello", "--width", "200",
-        "--name=x", "--flag", "--wait", "10",
+        "--name=x", "--flag", "true", "--wait", "10",
     )  # fmt: skip
     job_id, printed = result.stdout.splitlines()
     assert json.loads(printed) == {

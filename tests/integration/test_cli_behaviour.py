@@ -158,7 +158,7 @@ def test_job_shows_each_attempts_error_and_traceback_readably(
     result = invoke("job", job.id, "--redis-url", redis_url)
     assert result.exit_code == 0, result.output
     text = result.output
-    assert "state:       failed" in text
+    assert "\nstate: failed\n" in text
     assert text.count("attempt 1: ValueError: it broke") == 1 and "attempt 2: ValueError: it broke" in text
     assert "\n    Traceback (most recent call last):" in text  # real lines, indented
     assert "\\n" not in text and "{'" not in text  # no repr of an escaped one-line traceback
@@ -167,10 +167,11 @@ def test_job_shows_each_attempts_error_and_traceback_readably(
 
 
 def test_workers_json_times_are_iso(
-    conn: Connection, redis_url: str, quick_worker: Callable[..., Any]
+    conn: Connection, redis_url: str, quick_worker: Callable[..., Any], wait_until: Any
 ) -> None:
     Queue("default", conn).declare()
     quick_worker(worker_id="w-iso")
+    wait_until(lambda: conn.redis.exists(conn.keys.worker("w-iso")), what="the first heartbeat")
     [row] = json.loads(invoke("workers", "--json", "--redis-url", redis_url).output)
     for key in ("started_at", "last_heartbeat"):
         assert isinstance(row[key], str) and row[key].endswith("+00:00"), row
