@@ -17,13 +17,13 @@ from redis.exceptions import NoScriptError
 
 from .. import defaults
 from .keys import GROUP, QueueKeys
-from .replies import ClaimReply, GiveBack, HandleReply, Started, WatchReply, texts
+from .replies import ClaimReply, Dropped, GiveBack, HandleReply, Started, WatchReply, texts
 
 T = TypeVar("T")
 
 _NAMES = (
     "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
-    "giveback", "promote", "requeue", "stop", "beat",
+    "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer",
 )  # fmt: skip
 
 #: Constants every script may use, defined once in rqueues.defaults.
@@ -174,6 +174,12 @@ class Scripts:
     def beat(self, workers: str, worker_id: str) -> int:
         return self.run(beat(workers, worker_id))
 
+    def forget_workers(self, workers: str, cutoff_ms: int, worker_ids: Sequence[str]) -> list[str]:
+        return self.run(forget_workers(workers, cutoff_ms, worker_ids))
+
+    def drop_consumer(self, q: QueueKeys, consumer: str) -> Dropped:
+        return self.run(drop_consumer(q, consumer))
+
 
 class Batch:
     """Script calls and plain commands sent in one round trip by ``execute()``."""
@@ -273,3 +279,14 @@ def renew(q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> Call[list[str]
 def beat(workers: str, worker_id: str) -> Call[int]:
     """Stamp a worker's heartbeat in the registry ``workers`` with Redis' clock."""
     return Call("beat", [workers], [worker_id], int)
+
+
+def forget_workers(workers: str, cutoff_ms: int, worker_ids: Sequence[str]) -> Call[list[str]]:
+    """Remove from the registry ``workers`` those of ``worker_ids`` whose heartbeat is still
+    at or before ``cutoff_ms``; the ids removed."""
+    return Call("forget_workers", [workers], [cutoff_ms, *worker_ids], texts)
+
+
+def drop_consumer(q: QueueKeys, consumer: str) -> Call[Dropped]:
+    """Delete ``consumer`` from the queue's group unless entries are pending for it."""
+    return Call("drop_consumer", [q.stream], [GROUP, consumer], Dropped.parse)
