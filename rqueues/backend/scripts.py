@@ -160,7 +160,7 @@ class Scripts:
         return self.run(renew(q, job_ids, lease_ms))
 
     def cancel(self, q: QueueKeys, job_id: str) -> HandleReply:
-        return self.run(Call("cancel", [q.job(job_id), q.events, q.scheduled], [job_id], HandleReply.parse))
+        return self.run(cancel(q, job_id))
 
     def requeue(self, q: QueueKeys, job_id: str) -> HandleReply:
         return self.run(Call("requeue", [q.job(job_id), q.stream, q.dead], [job_id], HandleReply.parse))
@@ -274,6 +274,11 @@ def promote(q: QueueKeys, job_ids: Sequence[str]) -> Call[int]:
 def renew(q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> Call[list[str]]:
     """The job ids whose lease was missing."""
     return Call("renew", [q.leases], [lease_ms, *job_ids], texts)
+
+
+def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:
+    keys = [q.job(job_id), q.events, q.scheduled, q.config]
+    return Call("cancel", keys, [job_id, defaults.RESULT_TTL], HandleReply.parse)
 
 
 def beat(workers: str, worker_id: str) -> Call[int]:
