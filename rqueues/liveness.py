@@ -7,6 +7,7 @@ A job's age never counts: a live worker keeps its jobs however long they run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -35,6 +36,11 @@ def check_dead_after(dead_after: float, heartbeat_seconds: float = defaults.HEAR
 def is_live(beat_ms: float, now_ms: float, dead_after: float = DEAD_AFTER) -> bool:
     """A heartbeat stamped at ``beat_ms`` shows a live worker at ``now_ms`` (Redis' clock)."""
     return now_ms - beat_ms <= dead_after * 1000
+
+
+def dead_cutoff(now_ms: int, dead_after: float = DEAD_AFTER) -> int:
+    """The latest heartbeat stamp (ms) that shows a dead worker at ``now_ms``: is_live's complement."""
+    return math.ceil(now_ms - dead_after * 1000) - 1
 
 
 def live_workers(beats: Mapping[str, float], now_ms: float, dead_after: float = DEAD_AFTER) -> set[str]:

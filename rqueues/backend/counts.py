@@ -23,7 +23,9 @@ class QueueCounts:
 
     config: Mapping[bytes, bytes]
     waiting: int  # entries not yet delivered to any worker
-    lag_known: bool  # False when Redis could not tell the group's lag (KEDA's lagCount sees none)
+    # False when Redis could not tell the group's lag (KEDA's lagCount sees none) or told one
+    # the stream cannot hold (KEDA's lagCount sees a backlog that is not there)
+    lag_known: bool
     pending: int  # delivered, not yet acknowledged
     pending_by_consumer: Mapping[str, int]
     in_use: int  # unexpired leases
@@ -60,15 +62,18 @@ def parse_counts(replies: Sequence[Any]) -> QueueCounts:
         for c in pending.get("consumers") or []:
             by_consumer[c["name"].decode()] = int(c["pending"])
     lag = group.get("lag") if group else None
-    if isinstance(lag, int):
-        waiting = lag
-    else:  # lag unknown: acknowledged entries are deleted, so the rest of the stream waits
-        waiting = max(0, as_int(length) - npending)
+    # Acknowledged entries are deleted, so whatever of the stream is not pending waits:
+    # the lag can never be more. Redis 7.0 loses the group's entries-read counter on a
+    # restart from its AOF and then reports a lag above that bound, a backlog that is
+    # not there: report the bound, and the lag as unknown.
+    bound = max(0, as_int(length) - npending)
+    lag_known = isinstance(lag, int) and 0 <= lag <= bound
+    waiting = lag if lag_known and isinstance(lag, int) else bound
     last = group.get("last-delivered-id") if group else None
     return QueueCounts(
         config=config if isinstance(config, dict) else {},
         waiting=waiting,
-        lag_known=isinstance(lag, int),
+        lag_known=lag_known,
         pending=npending,
         pending_by_consumer=by_consumer,
         in_use=as_int(in_use),

@@ -102,6 +102,18 @@ class GiveBack(enum.Enum):
         return [cls(_text(r)) for r in raw]
 
 
+class Dropped(enum.IntEnum):
+    """What drop_consumer.lua did with one consumer."""
+
+    GONE = 1  # deleted, or it did not exist
+    KEPT = 0  # entries are pending for it: left for the reaper
+    NO_GROUP = -1  # the stream or its group does not exist
+
+    @classmethod
+    def parse(cls, raw: Any) -> Dropped:
+        return cls(int(raw))
+
+
 class Verdict(enum.Enum):
     """The reply of a job handle's operation (cancel, stop, requeue)."""
 

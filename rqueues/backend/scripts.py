@@ -17,13 +17,14 @@ from redis.exceptions import NoScriptError
 
 from .. import defaults
 from .keys import GROUP, QueueKeys
-from .replies import ClaimReply, GiveBack, HandleReply, PurgeReply, Started, WatchReply, texts
+from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, Started, WatchReply, texts
 
 T = TypeVar("T")
 
 _NAMES = (
     "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
-    "giveback", "promote", "requeue", "stop", "beat", "purge", "drop_queue",
+    "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
+    "drop_queue",
 )  # fmt: skip
 
 #: Constants every script may use, defined once in rqueues.defaults.
@@ -160,7 +161,7 @@ class Scripts:
         return self.run(renew(q, job_ids, lease_ms))
 
     def cancel(self, q: QueueKeys, job_id: str) -> HandleReply:
-        return self.run(Call("cancel", [q.job(job_id), q.events, q.scheduled], [job_id], HandleReply.parse))
+        return self.run(cancel(q, job_id))
 
     def requeue(self, q: QueueKeys, job_id: str) -> HandleReply:
         return self.run(Call("requeue", [q.job(job_id), q.stream, q.dead], [job_id], HandleReply.parse))
@@ -173,6 +174,12 @@ class Scripts:
 
     def beat(self, workers: str, worker_id: str) -> int:
         return self.run(beat(workers, worker_id))
+
+    def forget_workers(self, workers: str, cutoff_ms: int, worker_ids: Sequence[str]) -> list[str]:
+        return self.run(forget_workers(workers, cutoff_ms, worker_ids))
+
+    def drop_consumer(self, q: QueueKeys, consumer: str) -> Dropped:
+        return self.run(drop_consumer(q, consumer))
 
 
 class Batch:
@@ -270,6 +277,11 @@ def renew(q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> Call[list[str]
     return Call("renew", [q.leases], [lease_ms, *job_ids], texts)
 
 
+def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:
+    keys = [q.job(job_id), q.events, q.scheduled, q.config]
+    return Call("cancel", keys, [job_id, defaults.RESULT_TTL], HandleReply.parse)
+
+
 def beat(workers: str, worker_id: str) -> Call[int]:
     """Stamp a worker's heartbeat in the registry ``workers`` with Redis' clock."""
     return Call("beat", [workers], [worker_id], int)
@@ -284,3 +296,14 @@ def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
     keys = [q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats]
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
+
+
+def forget_workers(workers: str, cutoff_ms: int, worker_ids: Sequence[str]) -> Call[list[str]]:
+    """Remove from the registry ``workers`` those of ``worker_ids`` whose heartbeat is still
+    at or before ``cutoff_ms``; the ids removed."""
+    return Call("forget_workers", [workers], [cutoff_ms, *worker_ids], texts)
+
+
+def drop_consumer(q: QueueKeys, consumer: str) -> Call[Dropped]:
+    """Delete ``consumer`` from the queue's group unless entries are pending for it."""
+    return Call("drop_consumer", [q.stream], [GROUP, consumer], Dropped.parse)

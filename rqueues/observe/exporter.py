@@ -90,7 +90,8 @@ def queue_metrics(snap: Snapshot) -> Iterator[Metric]:
         yield g
     yield _per_queue(
         "rqueues_queue_lag_known",
-        "1 if Redis reports the group's lag (0: entries were deleted ahead of it; lagCount sees nothing).",
+        "1 if Redis reports a lag the stream can hold (0: none, as when entries were deleted ahead "
+        "of the group, or more than the stream holds, as after a Redis 7.0 restart: lagCount is off).",
         snap.queues,
         lambda q: 1.0 if q.lag_known else 0.0,
     )

@@ -7,7 +7,7 @@ command here walks a stream, a pending list or the job records.
 Definitions (per queue):
 
 - waiting: entries not yet delivered to any worker (the consumer group's lag;
-  when Redis cannot tell the lag, stream length minus pending)
+  when Redis cannot tell the lag, or tells one above it, stream length minus pending)
 - pending: delivered and not yet acknowledged
 - running: pending on live workers; stalled: pending on dead ones (given back
   by the reaper)
@@ -40,7 +40,7 @@ class QueueView:
     concurrency: int  # 0 = unlimited
     tags: tuple[str, ...]
     waiting: int
-    lag_known: bool  # False when Redis could not tell the group's lag (KEDA's lagCount sees none)
+    lag_known: bool  # False when Redis' group lag is missing or above what the stream holds
     pending: int
     running: int
     stalled: int

@@ -20,7 +20,9 @@ from typing import Any
 import redis
 
 from .. import defaults
-from ..backend.keys import GROUP, check_queue_name
+from ..backend import scripts
+from ..backend.keys import check_queue_name
+from ..backend.replies import Dropped
 from ..backend.settings import setting_warnings
 from ..backend.store import Store, as_store
 from ..config import QueueConfig
@@ -233,18 +235,18 @@ class Worker:
             log.error("could not hand back %d job(s) (%s); the reaper will", len(jobs), exc)
 
     def _deregister(self) -> None:
-        """Leave the registry, and the consumer groups where nothing is pending for us."""
-        pipe = self.conn.redis.pipeline(transaction=False)
-        names = sorted(self._consumed)
-        for name in names:
-            pipe.xpending_range(self.conn.keys.queue(name).stream, GROUP, "-", "+", 1, self.worker_id)
-        pending = pipe.execute(raise_on_error=False)
-        pipe = self.conn.redis.pipeline(transaction=False)
-        for name, entries in zip(names, pending, strict=True):
-            if entries == []:  # DELCONSUMER would drop pending entries: keep those for the reaper
-                pipe.xgroup_delconsumer(self.conn.keys.queue(name).stream, GROUP, self.worker_id)
-        pipe.execute(raise_on_error=False)
-        if all(entries == [] for entries in pending):
+        """Leave the consumer groups where nothing is pending for us, then the registry.
+
+        Each check and delete is one script (drop_consumer.lua): DELCONSUMER would drop
+        pending entries, which stay for the reaper.
+        """
+        batch = self.conn.scripts.batch()
+        drops = [
+            batch.add(scripts.drop_consumer(self.conn.keys.queue(name), self.worker_id))
+            for name in sorted(self._consumed)
+        ]
+        batch.execute()
+        if all(d.error is None and d.get() is not Dropped.KEPT for d in drops):
             self.heartbeat.deregister()
 
     def describe(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from ..backend import scripts
 from ..backend.keys import GROUP, QueueKeys
 from ..backend.replies import GiveBack
 from ..backend.store import Store
@@ -32,6 +33,7 @@ from ..liveness import (
     MIN_DEAD_AFTER,
     ORPHAN_IDLE_MS,
     Health,
+    dead_cutoff,
     death_reason,
     is_orphan,
     live_workers,
@@ -88,14 +90,18 @@ class Reaper:
             if isinstance(raw, dict) and raw and isinstance(consumers, list):
                 self._reap_queue(QueueConfig.from_hash(name, raw), consumers, live, beats, now_ms, report)
         if not self.dry_run:
+            # A worker that beat during the pass is alive: the script removes only entries
+            # whose heartbeat is still as old as this pass judged it.
             stale = [w for w in beats if w not in live]
-            pipe = r.pipeline(transaction=False)
+            cutoff = dead_cutoff(now_ms, self.dead_after_ms / 1000)
+            batch = self.conn.scripts.batch()
             if stale:
-                pipe.zrem(self.conn.keys.workers, *stale)
-            pipe.hset(self.conn.keys.reaper, mapping={"last_run": now_ms, "holder": self.holder})
-            pipe.hincrby(self.conn.keys.reaper, "reclaimed", report.requeued)
-            pipe.hincrby(self.conn.keys.reaper, "dead_lettered", report.dead_lettered)
-            pipe.execute()
+                batch.add(scripts.forget_workers(self.conn.keys.workers, cutoff, stale))
+            stats = self.conn.keys.reaper
+            batch.command(lambda p: p.hset(stats, mapping={"last_run": now_ms, "holder": self.holder}))
+            batch.command(lambda p: p.hincrby(stats, "reclaimed", report.requeued))
+            batch.command(lambda p: p.hincrby(stats, "dead_lettered", report.dead_lettered))
+            batch.execute(raise_first=True)
         return report
 
     def _reap_queue(
@@ -122,8 +128,9 @@ class Reaper:
                 self._give_back(config, keys, ids, self._job_ids(keys, ids), reason, report)
                 if name not in report.dead_workers:
                     report.dead_workers.append(name)
-            if not self.dry_run and not r.xpending_range(keys.stream, GROUP, "-", "+", 1, consumername=name):
-                r.xgroup_delconsumer(keys.stream, GROUP, name)
+            if not self.dry_run:
+                # Atomic: a claim landing between a check and a delete would lose its delivery.
+                self.conn.scripts.drop_consumer(keys, name)
 
     def _reclaim_orphans(
         self, config: QueueConfig, keys: QueueKeys, consumer: str, now_ms: int, report: ReapReport

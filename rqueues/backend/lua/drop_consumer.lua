@@ -1,0 +1,14 @@
+#!lua flags=allow-oom
+-- Delete a consumer from the queue's group only if nothing is pending for it.
+-- XGROUP DELCONSUMER drops the consumer's pending entries: checking and deleting
+-- in one atomic step means a claim can never land in between and lose its delivery.
+-- KEYS[1] stream
+-- ARGV[1] group, ARGV[2] consumer
+-- Returns 1 when the consumer is gone (deleted, or it did not exist), 0 when it was
+-- kept because entries are pending for it, -1 when the stream or group does not exist.
+-- Under OOM: runs (allow-oom); it only removes.
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if type(pending) == 'table' and pending.err then return -1 end
+if #pending > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
