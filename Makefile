@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test test-valkey test-fast test-deploy dashboards lint bench bench-full bench-peers clean
+PKG_VENV ?= build/package-venv
+
+.PHONY: install quickstart test test-valkey package-check test-fast test-deploy dashboards lint bench bench-full bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check rqueues tests bench grafana
 	$(BIN)/ruff format --check rqueues tests bench grafana
 	$(BIN)/mypy
+
+## Build the wheel and sdist, check them as an index would, install the wheel into a fresh
+## venv and run the quick start from it (outside the checkout, so nothing comes from the tree).
+package-check: $(STAMP)
+	rm -rf dist $(PKG_VENV)
+	$(BIN)/python -m build --outdir dist . >/dev/null
+	$(BIN)/python -m twine check --strict dist/*
+	$(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_VENV)/bin/pip install -q "$$(ls dist/*.whl)[embedded]"
+	cd $(PKG_VENV) && bin/python -c 'import rqueues, sys; assert "site-packages" in rqueues.__file__, rqueues.__file__'
+	cd $(PKG_VENV) && bin/rqueues dashboards dashboards >/dev/null && bin/rqueues quickstart --jobs 12 --no-live
 
 ## Throughput, latency and memory figures (under a minute).
 bench: $(STAMP)

@@ -1,4 +1,6 @@
-"""Writes the Grafana dashboards in grafana/dashboards/ (run: python grafana/generate.py).
+"""Writes the Grafana dashboards in rqueues/observe/dashboards/ (run: python grafana/generate.py).
+
+grafana/dashboards links there: the files ship inside the package (`rqueues dashboards`).
 
 The JSON files are what Grafana loads (provisioning/ points at them); this script is
 their source, so that every panel gets the datasource variable, a unit, a unique id
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).parent / "dashboards"
+OUT = Path(__file__).resolve().parent.parent / "rqueues" / "observe" / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
 import click
 
 from ..backend.store import Store
@@ -54,4 +57,15 @@ def top(conn: Store, interval: float, window: float, count: int | None, dead_aft
         pass
 
 
-COMMANDS = [exporter, top]
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def dashboards(directory: Path) -> None:
+    """Write the Grafana dashboards shipped with rqueues into DIRECTORY (for provisioning)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for item in sorted(files("rqueues.observe").joinpath("dashboards").iterdir(), key=lambda i: i.name):
+        if item.name.endswith(".json"):
+            (directory / item.name).write_text(item.read_text())
+            click.echo(str(directory / item.name))
+
+
+COMMANDS = [exporter, top, dashboards]
