@@ -27,9 +27,7 @@ def check_seconds(name: str, value: object, maximum: float, *, positive: bool = 
         or (positive and value == 0)
         or value > maximum
     ):
-        raise ConfigurationError(
-            f"{name} must be {low} seconds and <= {maximum:.0f}{days}, got {value!r}"
-        )
+        raise ConfigurationError(f"{name} must be {low} seconds and <= {maximum:.0f}{days}, got {value!r}")
     return float(value)
 
 

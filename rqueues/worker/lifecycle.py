@@ -23,7 +23,7 @@ from .. import defaults
 from ..backend.keys import GROUP, check_queue_name
 from ..backend.settings import setting_warnings
 from ..backend.store import Store, as_store
-from ..config import QueueConfig
+from ..config import ConfigProblems, QueueConfig
 from ..errors import ConfigurationError, RedisUnavailable
 from ..functions import FunctionRegistry
 from ..liveness import Clock, Health, check_dead_after
@@ -108,6 +108,7 @@ class Worker:
         self._reaper_stop = threading.Event()
         self._consumed: set[str] = set()
         self._warned: set[str] = set()
+        self.config_problems = ConfigProblems()
         self._next_refresh = 0.0
 
     @property
@@ -253,14 +254,19 @@ class Worker:
     # -- queue set ------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-read which queues exist and which of them this worker may consume."""
+        """Re-read which queues exist and which of them this worker may consume.
+
+        A queue whose config hash is malformed is skipped (logged once per config
+        version); the others are served as usual.
+        """
         names = self.explicit or self.conn.declared_queues()
         pipe = self.conn.redis.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(self.conn.keys.queue(name).config)
-        raws = pipe.execute()
-        configs = {n: QueueConfig.from_hash(n, raw) for n, raw in zip(names, raws, strict=True) if raw}
-        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit))
+        raws = dict(zip(names, pipe.execute(), strict=True))
+        configs = self.config_problems.parse(raws, "this worker does not take its jobs until it is fixed")
+        malformed = {n for n, raw in raws.items() if raw and n not in configs}
+        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit), excluded=malformed)
         for key, message in selection.warnings:
             if key not in self._warned:
                 self._warned.add(key)

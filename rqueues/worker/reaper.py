@@ -24,7 +24,7 @@ from ..backend.keys import GROUP, QueueKeys
 from ..backend.replies import GiveBack
 from ..backend.store import Store
 from ..codec import encode_error
-from ..config import QueueConfig
+from ..config import ConfigProblems, QueueConfig
 from ..errors import RedisUnavailable
 from ..liveness import (
     DEAD_AFTER,
@@ -60,6 +60,7 @@ class Reaper:
         self.dead_after_ms = int(dead_after * 1000)
         self.holder = holder
         self.dry_run = dry_run
+        self.config_problems = ConfigProblems()
 
     def try_lock(self, hold_ms: int) -> bool:
         """Take the reaper lock for ``hold_ms``; it is left to expire, pacing passes cluster-wide."""
@@ -85,7 +86,10 @@ class Reaper:
             raw, consumers = replies[2 * i], replies[2 * i + 1]
             # A missing stream or group (a ResponseError here) means nothing is pending.
             if isinstance(raw, dict) and raw and isinstance(consumers, list):
-                self._reap_queue(QueueConfig.from_hash(name, raw), consumers, live, beats, now_ms, report)
+                # A malformed config skips its queue (logged once per version), not the pass.
+                config = self.config_problems.parse({name: raw}, "the reaper skips it").get(name)
+                if config is not None:
+                    self._reap_queue(config, consumers, live, beats, now_ms, report)
         if not self.dry_run:
             stale = [w for w in beats if w not in live]
             pipe = r.pipeline(transaction=False)
