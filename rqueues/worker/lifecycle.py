@@ -322,6 +322,10 @@ class Worker:
                 log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:  # a bug or a record no check foresaw must not end the dispatcher
+                log.exception("dispatch step failed; retrying in %.1fs", backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     # -- slots ----------------------------------------------------------------
 
