@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 _NAMES = (
     "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
-    "giveback", "promote", "requeue", "stop", "beat",
+    "giveback", "promote", "requeue", "stop", "beat", "unrun",
 )  # fmt: skip
 
 #: Constants every script may use, defined once in rqueues.defaults.
@@ -259,6 +259,12 @@ def giveback(
     keys = [q.stream, q.leases, q.dead, q.events, q.config, *(q.job(j) for _, j in entries)]
     args = [GROUP, 1 if reclaim else 0, max_reclaims, reason, error, *(v for e in entries for v in e)]
     return Call("giveback", keys, args, GiveBack.parse_all)
+
+
+def unrun(q: QueueKeys, entries: Sequence[tuple[str, str, str]]) -> Call[list[GiveBack]]:
+    """entries: (entry id, job id, refusers as a JSON list) per job a worker could not run."""
+    keys = [q.stream, q.leases, q.events, q.config, *(q.job(e[1]) for e in entries)]
+    return Call("unrun", keys, [GROUP, *(v for e in entries for v in e)], GiveBack.parse_all)
 
 
 def promote(q: QueueKeys, job_ids: Sequence[str]) -> Call[int]:

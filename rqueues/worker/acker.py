@@ -9,14 +9,37 @@ from collections import defaultdict
 
 import redis
 
+from .. import defaults
 from ..backend import scripts
 from ..backend.store import Store
+from ..codec import encode_error
 from .execution import Outcome
 from .held import Held
 from .observer import Observer
+from .refusal import Refusal, Refusals
 
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
+UNSTORABLE = "Redis refused to store this job's outcome"
+
+
+def refused_for_good(exc: redis.RedisError) -> bool:
+    """Redis answered a plain error (ERR): the same call would be refused again, unlike a
+    lost connection, OOM, a failover (READONLY, LOADING, ...) or a busy script."""
+    return type(exc) is redis.ResponseError and getattr(exc, "status_code", None) == "ERR"
+
+
+def fallback(outcome: Outcome, exc: Exception) -> Outcome | None:
+    """What to store instead of an outcome Redis refused: a failure, then a dead letter."""
+    job = outcome.claimed
+    reason = f"{UNSTORABLE} ({outcome.state or 'ack'}): {exc}"
+    if outcome.state != "dead" and not outcome.reason.startswith(UNSTORABLE):
+        job.result_ttl = defaults.RESULT_TTL  # in case the job's own TTL is what Redis refused
+        blob = encode_error("rqueues.errors.RqueuesError", reason, "")
+        return Outcome(job, "failed", blob, reason, permanent=True)
+    if outcome.state != "dead":
+        return Outcome(job, "dead", reason=reason)
+    return None
 
 
 class Acker:
@@ -26,10 +49,11 @@ class Acker:
     is retried with backoff, never dropped.
     """
 
-    def __init__(self, conn: Store, held: Held, observer: Observer) -> None:
+    def __init__(self, conn: Store, held: Held, observer: Observer, refusals: Refusals | None = None) -> None:
         self._conn = conn
         self._observer = observer
         self._held = held
+        self._refusals = refusals
         self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
         self._give_up = threading.Event()
@@ -74,6 +98,9 @@ class Acker:
                 self.complete(batch)
                 return
             except redis.RedisError as exc:
+                if refused_for_good(exc):
+                    self._isolate(batch, exc)
+                    return
                 self._observer.redis_error("ack")
                 log.warning("cannot store %d outcome(s), retrying in %.2fs: %s", len(batch), delay, exc)
             if self._give_up.wait(delay):
@@ -81,13 +108,38 @@ class Acker:
                 return
             delay = min(delay * 2, _RETRY_MAX)
 
+    def _isolate(self, batch: list[Outcome], exc: redis.RedisError) -> None:
+        """Redis refused the batch for good: store each outcome alone, so that only the one
+        it refuses is replaced (see fallback); the job is failed with the reason."""
+        if len(batch) > 1:
+            for outcome in batch:
+                self._flush([outcome])
+            return
+        [outcome] = batch
+        instead = fallback(outcome, exc)
+        job = outcome.claimed
+        if instead is None:
+            log.error(
+                "Redis refused every outcome of job %s (%s); its delivery is left to the reaper",
+                job.job_id,
+                exc,
+            )
+            self._held.remove([job])
+            return
+        log.error(
+            "Redis refused to store the outcome of job %s (%s): storing %r instead",
+            job.job_id,
+            exc,
+            instead.state,
+        )
+        self._flush([instead])
+
     def complete(self, batch: list[Outcome]) -> None:
         """Store and acknowledge a batch: one script call per queue, one round trip."""
-        done: dict[str, list[Outcome]] = defaultdict(list)
-        dead: dict[str, list[Outcome]] = defaultdict(list)
-        for o in batch:
-            (dead if o.state == "dead" else done)[o.claimed.queue].append(o)
+        done, dead, unrun = self._sort(batch)
         calls = self._conn.scripts.batch(self._conn.redis)
+        for name, refusals in unrun.items():
+            calls.add(scripts.unrun(self._conn.keys.queue(name), [r.row() for r in refusals]))
         # Dead letters first: a waiter woken by a completion then sees them too.
         for name, items in dead.items():
             dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
@@ -100,3 +152,35 @@ class Acker:
             calls.add(scripts.complete(self._conn.keys.queue(name), rows))
         calls.execute(raise_first=True)
         self._held.remove(o.claimed for o in batch)
+        for r in (r for refusals in unrun.values() for r in refusals):
+            job = r.outcome.claimed
+            log.info(
+                "job %s went back to queue %r for a worker that can run %s (refused by %s)",
+                job.job_id, job.queue, job.function, ", ".join(r.refusers),
+            )  # fmt: skip
+
+    def _sort(
+        self, batch: list[Outcome]
+    ) -> tuple[dict[str, list[Outcome]], dict[str, list[Outcome]], dict[str, list[Refusal]]]:
+        """Per queue: outcomes to complete, to dead-letter, and refused jobs to give back."""
+        done: dict[str, list[Outcome]] = defaultdict(list)
+        dead: dict[str, list[Outcome]] = defaultdict(list)
+        unrun: dict[str, list[Refusal]] = defaultdict(list)
+        for refusal in self._judge([o for o in batch if o.state == "refused"]):
+            if refusal.give_back:
+                unrun[refusal.outcome.claimed.queue].append(refusal)
+            else:  # no live worker left that could run it
+                failed = refusal.failed()
+                log.warning("job %s failed: %s", failed.claimed.job_id, failed.reason)
+                done[failed.claimed.queue].append(failed)
+        for o in batch:
+            if o.state != "refused":
+                (dead if o.state == "dead" else done)[o.claimed.queue].append(o)
+        return done, dead, unrun
+
+    def _judge(self, refused: list[Outcome]) -> list[Refusal]:
+        if not refused:
+            return []
+        if self._refusals is None:  # nobody to ask: this worker's word is final
+            return [Refusal(o, (), give_back=False) for o in refused]
+        return self._refusals.judge_all(refused)

@@ -19,8 +19,9 @@ from ..backend.replies import NO_JOB_ID, ClaimKind, Delivery, Started, StartStat
 from ..backend.store import Store
 from ..config import QueueConfig
 from ..defaults import RESULT_TTL
+from ..errors import ConfigurationError
 from ..liveness import Clock
-from ..options import decode_options
+from ..options import decode_options, stored_result_ttl
 from .acker import Acker
 from .execution import Claimed, Outcome
 from .executors.thread import ThreadExecutor
@@ -172,8 +173,12 @@ class Dispatcher:
 
 def _claimed(queue: str, delivery: Delivery, started: Started, default_ttl: int) -> Claimed:
     options = decode_options(started.options)
+    try:
+        result_ttl = stored_result_ttl(options, default_ttl)
+    except ConfigurationError as exc:  # not written by enqueue, which refuses it
+        log.warning("job %s: using the queue's result TTL instead of its own: %s", delivery.job_id, exc)
+        result_ttl = default_ttl
     return Claimed(
         queue, delivery.entry, delivery.job_id, started.function, started.payload, started.attempts,
-        options, int(options.get("result_ttl") or default_ttl),
-        started.enqueued_ms / 1000 if started.enqueued_ms else None,
+        options, result_ttl, started.enqueued_ms / 1000 if started.enqueued_ms else None,
     )  # fmt: skip

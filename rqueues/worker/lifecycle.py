@@ -37,8 +37,9 @@ from .heartbeat import Heartbeat
 from .held import Held
 from .observer import Observer
 from .reaper import Reaper, run_reaper
+from .refusal import Refusals
 from .selection import select_queues
-from .settle import settle
+from .settle import settle, unsettled
 from .slots import Slots
 
 log = logging.getLogger("rqueues.worker")
@@ -91,7 +92,8 @@ class Worker:
         self.held = Held()
         self.slots = Slots(concurrency)
         self.health = Health(settle=dead_after, clock=clock)
-        self.acker = Acker(self.conn, self.held, self.observer)
+        refusals = Refusals(self.conn, self.worker_id, dead_after)
+        self.acker = Acker(self.conn, self.held, self.observer, refusals)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
         self.dispatcher = Dispatcher(
             self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
@@ -109,6 +111,8 @@ class Worker:
         self._consumed: set[str] = set()
         self._warned: set[str] = set()
         self.config_problems = ConfigProblems()
+        # Queues whose jobs this worker could not import -> their config version then.
+        self._refused: dict[str, int] = {}
         self._next_refresh = 0.0
 
     @property
@@ -145,6 +149,12 @@ class Worker:
             "worker %s started: concurrency %d, tags %s, queues %s",
             self.worker_id, self.concurrency, sorted(self.own_tags) or "none", self.queues or "none yet",
         )  # fmt: skip
+        if not self.functions.modules:
+            log.warning(
+                "worker %s was started with no --import: it can run no job (each job it takes goes "
+                "back to its queue, and it stops taking that queue); start it with --import MODULE",
+                self.worker_id,
+            )
         try:
             self._loop()
         finally:
@@ -266,7 +276,13 @@ class Worker:
         raws = dict(zip(names, pipe.execute(), strict=True))
         configs = self.config_problems.parse(raws, "this worker does not take its jobs until it is fixed")
         malformed = {n for n, raw in raws.items() if raw and n not in configs}
-        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit), excluded=malformed)
+        for name, version in list(self._refused.items()):
+            config = configs.get(name)
+            if config is not None and config.version != version:
+                del self._refused[name]
+                log.info("queue %r was declared again: taking its jobs again", name)
+        excluded = malformed | set(self._refused)
+        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit), excluded=excluded)
         for key, message in selection.warnings:
             if key not in self._warned:
                 self._warned.add(key)
@@ -330,15 +346,42 @@ class Worker:
     # -- slots ----------------------------------------------------------------
 
     def _run(self, job: Claimed) -> Outcome:
-        return run_job(job, self.functions)
+        return run_job(job, self.functions, self.conn.max_result_bytes)
 
     def _done(self, outcome: Outcome) -> None:
+        """Settle a finished run and pass it to the acker. Whatever goes wrong here, the job
+        gets an outcome (failed, with the reason) and its slot is freed."""
         job = outcome.claimed
-        outcome = settle(outcome, self._policy(job))
-        job.done = True
-        self.observer.finished(outcome, time.monotonic() - job.started)
-        self.acker.put(outcome)
-        self.slots.release()
+        try:
+            outcome = settle(outcome, self._policy(job))
+            if outcome.state == "refused":
+                self._refuse(outcome)
+        except Exception as exc:
+            log.exception("could not settle the outcome of job %s; failing it", job.job_id)
+            outcome = unsettled(job, exc)
+        try:
+            job.done = True
+            self.observer.finished(outcome, time.monotonic() - job.started)
+        except Exception:
+            log.exception("observer failed on job %s", job.job_id)
+        finally:
+            self.acker.put(outcome)
+            self.slots.release()
+
+    def _refuse(self, outcome: Outcome) -> None:
+        """This worker cannot import the job's function: stop taking its queue (logged once,
+        until the queue is declared again); the acker gives the job back or fails it."""
+        queue = outcome.claimed.queue
+        if queue in self._refused:
+            return
+        config = self.dispatcher.configs.get(queue)
+        self._refused[queue] = config.version if config else 0
+        self._next_refresh = 0.0  # re-select queues at the next dispatch step
+        log.warning(
+            "cannot run jobs of queue %r: %s; this worker stops taking that queue until it is "
+            "declared again, and gives the job back for a worker that can run it",
+            queue, outcome.reason,
+        )  # fmt: skip
 
     def _policy(self, job: Claimed) -> RetryPolicy:
         config = self.dispatcher.configs.get(job.queue)
