@@ -9,10 +9,8 @@ from collections import defaultdict
 
 import redis
 
-from .. import defaults
 from ..backend import scripts
 from ..backend.store import Store
-from ..codec import encode_error
 from .execution import Outcome
 from .held import Held
 from .observer import Observer
@@ -20,26 +18,6 @@ from .refusal import Refusal, Refusals
 
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
-UNSTORABLE = "Redis refused to store this job's outcome"
-
-
-def refused_for_good(exc: redis.RedisError) -> bool:
-    """Redis answered a plain error (ERR): the same call would be refused again, unlike a
-    lost connection, OOM, a failover (READONLY, LOADING, ...) or a busy script."""
-    return type(exc) is redis.ResponseError and getattr(exc, "status_code", None) == "ERR"
-
-
-def fallback(outcome: Outcome, exc: Exception) -> Outcome | None:
-    """What to store instead of an outcome Redis refused: a failure, then a dead letter."""
-    job = outcome.claimed
-    reason = f"{UNSTORABLE} ({outcome.state or 'ack'}): {exc}"
-    if outcome.state != "dead" and not outcome.reason.startswith(UNSTORABLE):
-        job.result_ttl = defaults.RESULT_TTL  # in case the job's own TTL is what Redis refused
-        blob = encode_error("rqueues.errors.RqueuesError", reason, "")
-        return Outcome(job, "failed", blob, reason, permanent=True)
-    if outcome.state != "dead":
-        return Outcome(job, "dead", reason=reason)
-    return None
 
 
 class Acker:
@@ -98,41 +76,12 @@ class Acker:
                 self.complete(batch)
                 return
             except redis.RedisError as exc:
-                if refused_for_good(exc):
-                    self._isolate(batch, exc)
-                    return
                 self._observer.redis_error("ack")
                 log.warning("cannot store %d outcome(s), retrying in %.2fs: %s", len(batch), delay, exc)
             if self._give_up.wait(delay):
                 log.error("gave up storing %d outcome(s); their jobs will be reclaimed", len(batch))
                 return
             delay = min(delay * 2, _RETRY_MAX)
-
-    def _isolate(self, batch: list[Outcome], exc: redis.RedisError) -> None:
-        """Redis refused the batch for good: store each outcome alone, so that only the one
-        it refuses is replaced (see fallback); the job is failed with the reason."""
-        if len(batch) > 1:
-            for outcome in batch:
-                self._flush([outcome])
-            return
-        [outcome] = batch
-        instead = fallback(outcome, exc)
-        job = outcome.claimed
-        if instead is None:
-            log.error(
-                "Redis refused every outcome of job %s (%s); its delivery is left to the reaper",
-                job.job_id,
-                exc,
-            )
-            self._held.remove([job])
-            return
-        log.error(
-            "Redis refused to store the outcome of job %s (%s): storing %r instead",
-            job.job_id,
-            exc,
-            instead.state,
-        )
-        self._flush([instead])
 
     def complete(self, batch: list[Outcome]) -> None:
         """Store and acknowledge a batch: one script call per queue, one round trip."""
