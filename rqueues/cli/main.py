@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any
@@ -114,7 +115,8 @@ def declare(
 
     The declaration is the whole configuration: an option left out takes its default.
     """
-    retry = RetryPolicy(retries, backoff, max(backoff, backoff_max), tuple(parse_tags(retry_on)))
+    cap = backoff_max if math.isnan(backoff_max) else max(backoff, backoff_max)  # nan: refused by name
+    retry = RetryPolicy(retries, backoff, cap, tuple(parse_tags(retry_on)))
     config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims)
     limit = config.concurrency or "unlimited"
     click.echo(
@@ -237,7 +239,12 @@ def worker(
 @click.argument("function")
 @click.option("--job-id", default=None, help="Use this job id instead of a generated one.")
 @click.option("--job-timeout", type=float, default=None, help="Seconds the job may run.")
-@click.option("--result-ttl", type=click.IntRange(min=1), default=None, help="Seconds to keep the result.")
+@click.option(
+    "--result-ttl",
+    type=click.IntRange(min=1, max=defaults.MAX_RESULT_TTL),
+    default=None,
+    help="Seconds to keep the result.",
+)
 @click.option(
     "--wait",
     "wait",
