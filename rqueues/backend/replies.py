@@ -30,8 +30,8 @@ NO_JOB_ID = ""
 
 
 def undecodable_reason(raw: bytes) -> str:
-    """The dead-letter reason of an entry whose job field is not UTF-8."""
-    return f"job id is not UTF-8: {raw[:64]!r}"
+    """The dead-letter reason of an entry whose job field is not UTF-8 (or empty)."""
+    return f"job id is not UTF-8: {raw[:64]!r}" if raw else "job id is empty"
 
 
 def job_id_of(raw: Any) -> str | None:

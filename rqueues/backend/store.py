@@ -103,10 +103,6 @@ class Store:
             if large and isinstance(exc, redis.ConnectionError) and self._reachable():
                 raise PayloadTooLarge(self._too_large(sending, exc)) from exc
             raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
-        except redis.ResponseError as exc:
-            if large and "protocol error" in str(exc).lower():
-                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
-            raise
         except RedisClusterException as exc:  # from a RedisCluster made outside connect()
             if not cluster_unavailable(exc):
                 raise
@@ -117,6 +113,10 @@ class Store:
             raise ConfigurationError(
                 f"{redact(self.url)} is a Redis Cluster node: connect with redis+cluster://host:port"
             ) from exc
+        except redis.ResponseError as exc:  # after MovedError, which is one
+            if large and "protocol error" in str(exc).lower():
+                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
+            raise
 
     def _reachable(self) -> bool:
         try:
