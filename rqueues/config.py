@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from . import defaults
+from .checks import check_int
 from .errors import ConfigurationError
 from .retry import RetryPolicy
 from .routing import check_patterns
 
 DEFAULT_RESULT_TTL = defaults.RESULT_TTL
 DEFAULT_MAX_RECLAIMS = defaults.MAX_RECLAIMS
+
+log = logging.getLogger("rqueues.config")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,9 +35,9 @@ class QueueConfig:
     version: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("concurrency", self.concurrency, minimum=0)
-        _check_int("result_ttl", self.result_ttl, minimum=1)
-        _check_int("max_reclaims", self.max_reclaims, minimum=0)
+        check_int("concurrency", self.concurrency, 0, defaults.MAX_CONCURRENCY)
+        check_int("result_ttl", self.result_ttl, 1, defaults.MAX_RESULT_TTL)
+        check_int("max_reclaims", self.max_reclaims, 0, defaults.MAX_MAX_RECLAIMS)
         object.__setattr__(self, "tags", check_patterns(self.tags))
 
     def to_hash(self) -> dict[str, str | int | float]:
@@ -47,23 +54,103 @@ class QueueConfig:
 
     @classmethod
     def from_hash(cls, name: str, raw: Mapping[bytes, bytes]) -> QueueConfig:
-        get = {k.decode(): v.decode() for k, v in raw.items()}
-        return cls(
-            name=name,
-            concurrency=int(get.get("concurrency", 0)),
-            tags=tuple(json.loads(get.get("tags", "[]"))),
-            result_ttl=int(get.get("result_ttl", DEFAULT_RESULT_TTL)),
-            retry=RetryPolicy(
-                retries=int(get.get("retries", 0)),
-                backoff=float(get.get("backoff", defaults.BACKOFF)),
-                backoff_max=float(get.get("backoff_max", defaults.BACKOFF_MAX)),
-                retry_on=tuple(json.loads(get.get("retry_on", "[]"))),
+        """The settings stored in a config hash; ConfigurationError names the queue and
+        the field when the hash holds something declare would never have written."""
+        fields = _Fields(name, raw)
+        retry = fields.build(
+            lambda: RetryPolicy(
+                retries=fields.get("retries", int, 0),
+                backoff=fields.get("backoff", float, defaults.BACKOFF),
+                backoff_max=fields.get("backoff_max", float, defaults.BACKOFF_MAX),
+                retry_on=tuple(fields.get("retry_on", _names, [])),
             ),
-            max_reclaims=int(get.get("max_reclaims", DEFAULT_MAX_RECLAIMS)),
-            version=int(get.get("version", 0)),
+        )
+        return fields.build(
+            lambda: cls(
+                name=name,
+                concurrency=fields.get("concurrency", int, 0),
+                tags=tuple(fields.get("tags", _names, [])),
+                result_ttl=fields.get("result_ttl", int, DEFAULT_RESULT_TTL),
+                retry=retry,
+                max_reclaims=fields.get("max_reclaims", int, DEFAULT_MAX_RECLAIMS),
+                version=fields.get("version", int, 0),
+            ),
         )
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+class _Fields:
+    """Reads one config hash; every error names the queue and the field."""
+
+    def __init__(self, queue: str, raw: Mapping[bytes, bytes]) -> None:
+        self.queue = queue
+        self.raw = raw
+
+    def _error(self, problem: str) -> ConfigurationError:
+        return ConfigurationError(f"queue {self.queue!r} has a malformed configuration: {problem}")
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        value = self.raw.get(name.encode())
+        if value is None:
+            return default
+        try:
+            return parse(value.decode())
+        except (ValueError, TypeError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise self._error(f"{name} is {value!r} ({exc})") from None
+
+    def build(self, make: Callable[[], T]) -> T:
+        """``make()``, whose checks name the field; the error then names the queue too."""
+        try:
+            return make()
+        except ConfigurationError as exc:
+            if str(exc).startswith(f"queue {self.queue!r}"):
+                raise
+            raise self._error(str(exc)) from None
+
+
+def _names(text: str) -> list[str]:
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a JSON list of strings")
+    return value
+
+
+class ConfigProblems:
+    """Logs each malformed config once per queue and config version, however often it is read."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, bytes | None, str]] = set()
+        self._lock = threading.Lock()
+
+    def parse(self, raws: Mapping[str, Mapping[bytes, bytes]], what: str) -> dict[str, QueueConfig]:
+        """Configs of the queues in ``raws`` whose hash parses (empty hashes: not declared).
+
+        ``what`` says what skipping a queue means to whoever reads the log.
+        """
+        out = {}
+        for name, raw in raws.items():
+            if not raw:
+                continue
+            try:
+                out[name] = QueueConfig.from_hash(name, raw)
+            except ConfigurationError as exc:
+                self.report(name, raw, exc, what)
+        return out
+
+    def report(self, name: str, raw: Mapping[bytes, bytes], exc: Exception, what: str) -> None:
+        key = (name, raw.get(b"version"), what)
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        log.warning("%s; %s (fix it with `rqueues declare %s ...`)", exc, what, name)
+
+
+#: For readers without a lifetime of their own (snapshots, `rqueues queues`).
+PROBLEMS = ConfigProblems()
+
+
+def parse_configs(
+    raws: Mapping[str, Mapping[bytes, bytes]], what: str, problems: ConfigProblems | None = None
+) -> dict[str, QueueConfig]:
+    """See ConfigProblems.parse; ``problems`` defaults to the process-wide one."""
+    return (problems or PROBLEMS).parse(raws, what)

@@ -21,15 +21,27 @@ class Connection(Store):
         return Queue(name, connection=self)
 
 
-def connect(url: str | None = None, *, prefix: str = defaults.PREFIX) -> Connection:
+def connect(
+    url: str | None = None,
+    *,
+    prefix: str = defaults.PREFIX,
+    max_payload_bytes: int = defaults.MAX_PAYLOAD_BYTES,
+    max_result_bytes: int = defaults.MAX_RESULT_BYTES,
+) -> Connection:
     """Connect to Redis: ``url``, else $RQUEUES_REDIS_URL, else redis://localhost:6379/0.
 
     ``redis+cluster://host:port[,host:port...]`` connects to Redis Cluster and
     ``redis+sentinel://host:port[,host:port...]/service[/db]`` to the primary
     that Sentinel names. Every client speaks RESP2.
+
+    ``max_payload_bytes`` bounds a job's encoded arguments (enqueue refuses larger
+    ones before writing anything) and ``max_result_bytes`` its encoded result (a
+    worker fails a job whose result is larger); both default to 4 MiB.
     """
     url = resolve_url(url)
-    return Connection(open_client(url), url, prefix)
+    return Connection(
+        open_client(url), url, prefix, max_payload_bytes=max_payload_bytes, max_result_bytes=max_result_bytes
+    )
 
 
 def as_connection(connection: Any) -> Connection:
@@ -37,7 +49,10 @@ def as_connection(connection: Any) -> Connection:
     if isinstance(connection, Connection):
         return connection
     if isinstance(connection, Store):
-        return Connection(connection.redis, connection.url, connection.keys.prefix)
+        return Connection(
+            connection.redis, connection.url, connection.keys.prefix,
+            max_payload_bytes=connection.max_payload_bytes, max_result_bytes=connection.max_result_bytes,
+        )  # fmt: skip
     if isinstance(connection, (redis.Redis, RedisCluster)):
         return Connection(connection, client_url(connection))
     return connect(connection)

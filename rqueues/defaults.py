@@ -35,3 +35,32 @@ SHUTDOWN_TIMEOUT = 30.0
 
 #: Approximate length each queue's wake-up stream is trimmed to.
 EVENTS_MAXLEN = 1000
+
+# -- limits on what declare and enqueue accept -------------------------------
+# Larger numbers are typos or overflow later (a retry delay of inf, an EXPIRE that
+# Redis refuses after the job was acknowledged): refused up front with the field named.
+
+#: Longest retry backoff (and backoff cap): one day.
+MAX_BACKOFF = 86_400.0
+#: Most retries a queue or a job may declare.
+MAX_RETRIES = 1_000
+#: Highest concurrency limit a queue may declare.
+MAX_CONCURRENCY = 1_000_000
+#: Most reclaims a queue may allow before a dead letter.
+MAX_MAX_RECLAIMS = 1_000
+#: Longest job timeout: 30 days.
+MAX_TIMEOUT = 30 * 86_400.0
+#: Longest delay before a job runs: one year.
+MAX_DELAY = 365 * 86_400.0
+#: Longest result TTL: ten years (Redis refuses an EXPIRE past its clock's range).
+MAX_RESULT_TTL = 10 * 365 * 86_400
+#: Longest job id, in characters.
+MAX_JOB_ID_LENGTH = 128
+
+#: Largest encoded arguments of one job; checked at enqueue, before anything is written.
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+#: Largest encoded result of one job; a larger one fails the job at completion.
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+
+#: A job no worker could import is given back at most this many times, then failed.
+MAX_REFUSALS = 10

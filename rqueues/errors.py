@@ -26,6 +26,10 @@ class SerializationError(RqueuesError, TypeError):
     """A value cannot be carried by msgpack, or a payload cannot be decoded."""
 
 
+class PayloadTooLarge(SerializationError):
+    """Arguments or a result are larger than the configured limit, or than Redis accepts."""
+
+
 class UnknownFunction(RqueuesError, LookupError):
     """The job names a function the worker may not or cannot run."""
 

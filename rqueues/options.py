@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import defaults
+from .checks import check_int, check_job_id, check_seconds
 from .codec import pack, unpack
 from .errors import ConfigurationError
 from .retry import RetryPolicy
@@ -29,20 +32,17 @@ class JobOptions:
     delay: float | None = None
 
     def __post_init__(self) -> None:
-        if self.job_id is not None and (
-            not isinstance(self.job_id, str)
-            or not self.job_id
-            or ":" in self.job_id
-            or len(self.job_id) > 128
-        ):
-            raise ConfigurationError(f"invalid job id {self.job_id!r}: 1-128 characters, no ':'")
-        for name in ("timeout", "delay"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}")
-        if self.result_ttl is not None and (not isinstance(self.result_ttl, int) or self.result_ttl < 1):
-            raise ConfigurationError(f"result_ttl must be an integer >= 1 second, got {self.result_ttl!r}")
+        if self.job_id is not None:
+            check_job_id(self.job_id)
+        if self.timeout is not None:
+            check_seconds("timeout", self.timeout, defaults.MAX_TIMEOUT, positive=True)
+        if self.delay is not None:
+            check_seconds("delay", self.delay, defaults.MAX_DELAY, positive=True)
+        if self.result_ttl is not None:
+            check_int("result_ttl", self.result_ttl, 1, defaults.MAX_RESULT_TTL)
         if self.retry_on is not None:
+            if isinstance(self.retry_on, (str, bytes)):
+                raise ConfigurationError(f"retry_on must be a list of exception names, got {self.retry_on!r}")
             object.__setattr__(self, "retry_on", tuple(self.retry_on))
         # Validates retries/backoff the same way a queue's policy is validated.
         RetryPolicy().with_overrides(self.stored())
@@ -68,3 +68,15 @@ def decode_options(blob: bytes | None) -> dict[str, Any]:
     except Exception:  # a corrupt field must not stop the job from running
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def stored_timeout(options: Mapping[str, Any]) -> float | None:
+    """A record's timeout option; raises ConfigurationError when it is not a usable number."""
+    value = options.get("timeout")
+    return None if value is None else check_seconds("timeout", value, defaults.MAX_TIMEOUT, positive=True)
+
+
+def stored_result_ttl(options: Mapping[str, Any], default: int) -> int:
+    """A record's result_ttl option, else ``default``; raises ConfigurationError when unusable."""
+    value = options.get("result_ttl")
+    return default if value is None else check_int("result_ttl", value, 1, defaults.MAX_RESULT_TTL)

@@ -15,8 +15,8 @@ from .backend.counts import read_counts
 from .backend.keys import GROUP, check_queue_name
 from .backend.store import Store, as_store
 from .codec import encode_call
-from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig
-from .errors import ConfigurationError, DuplicateJob, QueueNotDeclared
+from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
+from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
@@ -131,7 +131,7 @@ class Queue:
         ENQUEUE_CHUNK jobs: a writer that creates one of its ids between the check and
         the write gets that call refused while the other calls go through.
         """
-        rows = [_row(call) for call in calls]
+        rows = [_row(call, self.connection.max_payload_bytes) for call in calls]
         if not rows:
             return []
         ids = [row[0] for row in rows]
@@ -140,7 +140,7 @@ class Queue:
             if job_id in seen:
                 raise DuplicateJob(f"the batch names job id {job_id!r} twice")
             seen.add(job_id)
-        with self.connection.guard():
+        with self.connection.guard(sending=max(len(row[2]) for row in rows)):
             if len(rows) > ENQUEUE_CHUNK:
                 self._check_free(ids)
             batch = self.connection.scripts.batch()
@@ -169,7 +169,8 @@ class Queue:
         if text.startswith("NOQUEUE"):
             raise QueueNotDeclared(self.name) from None
         if text.startswith("DUPLICATE"):
-            raise DuplicateJob(f"a job with id {text.split()[1]!r} already exists in queue {self.name!r}")
+            job_id = text.partition(" ")[2]
+            raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
         raise error
 
     # -- state ------------------------------------------------------------
@@ -200,32 +201,47 @@ class BoundQueue:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
 
 
-def _row(call: Sequence[Any]) -> tuple[str, str, bytes, bytes, int]:
+def _row(call: Sequence[Any], max_payload_bytes: int) -> tuple[str, str, bytes, bytes, int]:
     if not 3 <= len(call) <= 4:
         raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
     fn, args, kwargs = call[0], call[1], call[2]
     opts = call[3] if len(call) == 4 else NO_OPTIONS
     if not isinstance(opts, JobOptions):
         raise ConfigurationError(f"expected JobOptions as the 4th item, got {opts!r}")
+    name = function_name(fn)
+    payload = encode_call(tuple(args), dict(kwargs))
+    if len(payload) > max_payload_bytes:
+        raise PayloadTooLarge(
+            f"the arguments of {name} encode to {len(payload)} bytes, more than the limit of "
+            f"{max_payload_bytes} bytes (connect(max_payload_bytes=...)); pass a reference "
+            "(a path, a URL, a key) to large data instead"
+        )
     return (
         opts.job_id or new_job_id(),
-        function_name(fn),
-        encode_call(tuple(args), dict(kwargs)),
+        name,
+        payload,
         opts.blob(),
         int(opts.delay * 1000) if opts.delay else 0,
     )
 
 
-def queue_infos(conn: Store, names: Sequence[str]) -> list[QueueInfo]:
-    """Settings and counts of several queues, counted as `rqueues info` counts them."""
+def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False) -> list[QueueInfo]:
+    """Settings and counts of several queues, counted as `rqueues info` counts them.
+
+    A queue whose config hash is malformed raises ConfigurationError naming it, or
+    with ``skip_malformed`` is left out (logged once per config version).
+    """
     with conn.guard():
         counts = read_counts(conn, list(names))
     missing = [n for n in names if n not in counts]
     if missing:
         raise QueueNotDeclared(missing[0])
+    if skip_malformed:
+        configs = parse_configs({n: counts[n].config for n in names}, "it is left out of the listing")
+    else:
+        configs = {n: QueueConfig.from_hash(n, counts[n].config) for n in names}
     out = []
-    for name in names:
-        c = counts[name]
-        config = QueueConfig.from_hash(name, c.config)
+    for name in [n for n in names if n in configs]:
+        c, config = counts[name], configs[name]
         out.append(QueueInfo(name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead))
     return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import defaults
+from .checks import check_int, check_seconds
 from .errors import ConfigurationError
 
 
@@ -24,16 +25,22 @@ class RetryPolicy:
     retry_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
-            raise ConfigurationError(f"retries must be an integer >= 0, got {self.retries!r}")
-        if not self.backoff >= 0 or not self.backoff_max >= self.backoff:
+        check_int("retries", self.retries, 0, defaults.MAX_RETRIES)
+        check_seconds("backoff", self.backoff, defaults.MAX_BACKOFF)
+        check_seconds("backoff_max", self.backoff_max, defaults.MAX_BACKOFF)
+        if self.backoff_max < self.backoff:
             raise ConfigurationError(
-                f"backoff must be >= 0 and backoff_max >= backoff, got {self.backoff!r}, {self.backoff_max!r}"
+                f"backoff_max must be >= backoff, got {self.backoff_max!r} < {self.backoff!r}"
             )
+        if isinstance(self.retry_on, list):
+            object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        if not isinstance(self.retry_on, tuple) or not all(isinstance(n, str) for n in self.retry_on):
+            raise ConfigurationError(f"retry_on must be a list of exception names, got {self.retry_on!r}")
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        full = min(float(self.backoff_max), float(self.backoff) * 2.0 ** max(0, attempt - 1))
+        doublings = min(max(0, attempt - 1), 64)  # 2**64 times any backoff is past the cap
+        full = min(float(self.backoff_max), float(self.backoff) * 2.0**doublings)
         jitter: float = rand()
         return full / 2 + jitter * full / 2
 
@@ -51,11 +58,11 @@ class RetryPolicy:
         fields = {k: options[k] for k in ("retries", "backoff", "backoff_max", "retry_on") if k in options}
         if not fields:
             return self
-        if "retry_on" in fields:
-            fields["retry_on"] = tuple(fields["retry_on"])
         merged = {**self.__dict__, **fields}
-        if "backoff_max" not in fields:  # a job's own longer backoff lifts the queue's cap
-            merged["backoff_max"] = max(merged["backoff_max"], merged["backoff"])
+        backoff = merged["backoff"]
+        if "backoff_max" not in fields and type(backoff) in (int, float):
+            # a job's own longer backoff lifts the queue's cap
+            merged["backoff_max"] = max(merged["backoff_max"], backoff)
         return RetryPolicy(**merged)
 
 

@@ -196,3 +196,21 @@ def spin(seconds: float) -> int:
     while time.monotonic() < deadline:
         n += sum(i * i for i in range(1000))
     return n
+
+
+# -- poison input (tests/integration/test_outcome_path.py, tests/unit/test_settle.py) --
+
+
+class UnprintableError(Exception):
+    """An exception whose __str__ raises: its job must still fail cleanly."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("cannot print me")
+
+
+def raise_unprintable() -> None:
+    raise UnprintableError()
+
+
+def big_result(size: int) -> bytes:
+    return b"x" * size

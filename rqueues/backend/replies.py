@@ -25,12 +25,47 @@ class ClaimKind(enum.IntEnum):
     GONE = 3  # the queue is no longer declared
 
 
+#: The job id given for an entry whose job field cannot be decoded: no record has it.
+NO_JOB_ID = ""
+
+
+def undecodable_reason(raw: bytes) -> str:
+    """The dead-letter reason of an entry whose job field is not UTF-8 (or empty)."""
+    return f"job id is not UTF-8: {raw[:64]!r}" if raw else "job id is empty"
+
+
+def job_id_of(raw: Any) -> str | None:
+    """A job field as text, or None when it is not UTF-8 (written by something else)."""
+    if not isinstance(raw, bytes):
+        return str(raw)
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """One delivery of a job: its stream entry id and the job id it carries."""
+    """One delivery of a job: its stream entry id and the job id it carries.
+
+    ``raw_job`` is set when the job field is not UTF-8: then ``job_id`` is NO_JOB_ID
+    and the delivery cannot run (it is dead-lettered with the reason).
+    """
 
     entry: str
     job_id: str
+    raw_job: bytes | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.raw_job is None
+
+    @classmethod
+    def parse(cls, entry: Any, job: Any) -> Delivery:
+        job_id = job_id_of(job)
+        if job_id is None:
+            return cls(_text(entry), NO_JOB_ID, bytes(job))
+        return cls(_text(entry), job_id)
 
 
 @dataclass(frozen=True)
@@ -45,9 +80,7 @@ class ClaimReply:
     @classmethod
     def parse(cls, raw: Sequence[Any]) -> ClaimReply:
         kind, now_ms, due_ms, stream_id, events_id, *pairs = raw
-        deliveries = tuple(
-            Delivery(_text(e), _text(j)) for e, j in zip(pairs[0::2], pairs[1::2], strict=True)
-        )
+        deliveries = tuple(Delivery.parse(e, j) for e, j in zip(pairs[0::2], pairs[1::2], strict=True))
         due = int(due_ms)
         return cls(
             ClaimKind(int(kind)), int(now_ms), due if due >= 0 else None,

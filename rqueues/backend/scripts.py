@@ -24,7 +24,7 @@ T = TypeVar("T")
 _NAMES = (
     "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
     "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
-    "drop_queue",
+    "drop_queue", "unrun",
 )  # fmt: skip
 
 #: Constants every script may use, defined once in rqueues.defaults.
@@ -85,6 +85,7 @@ class Scripts:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._scripts = {name: client.register_script(source(name)) for name in _NAMES}
+        self._loaded: set[str] = set()  # SHAs this object loaded into the server
 
     def send(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         """Send one call on ``client`` (a pipeline queues it); the raw reply."""
@@ -107,12 +108,18 @@ class Scripts:
         """Execute a pipeline of script calls in one round trip; errors come back as replies.
 
         redis-py sends SCRIPT EXISTS before every pipeline that calls a script, a second
-        round trip. Skip it; instead load the scripts and rerun the calls Redis answered
-        NOSCRIPT (they did not run), as after a restart or failover.
+        round trip. Skip it: a script is loaded the first time this object sends it in a
+        pipeline (a call rerun after NOSCRIPT would run after the calls queued behind it,
+        and a dead letter must not land after the completion it precedes); the calls Redis
+        still answers NOSCRIPT (after a restart or failover emptied its cache) are rerun.
         """
         if isinstance(pipe, ClusterPipeline):
             return list(pipe.execute(raise_on_error=False))
         scripts, pipe.scripts = list(pipe.scripts), set()
+        for script in scripts:
+            if script.sha not in self._loaded:
+                script.sha = script.registered_client.script_load(script.script)
+                self._loaded.add(script.sha)
         stack = list(pipe.command_stack)
         replies: list[Any] = pipe.execute(raise_on_error=False)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
@@ -266,6 +273,12 @@ def giveback(
     keys = [q.stream, q.leases, q.dead, q.events, q.config, *(q.job(j) for _, j in entries)]
     args = [GROUP, 1 if reclaim else 0, max_reclaims, reason, error, *(v for e in entries for v in e)]
     return Call("giveback", keys, args, GiveBack.parse_all)
+
+
+def unrun(q: QueueKeys, entries: Sequence[tuple[str, str, str]]) -> Call[list[GiveBack]]:
+    """entries: (entry id, job id, refusers as a JSON list) per job a worker could not run."""
+    keys = [q.stream, q.leases, q.events, q.config, *(q.job(e[1]) for e in entries)]
+    return Call("unrun", keys, [GROUP, *(v for e in entries for v in e)], GiveBack.parse_all)
 
 
 def promote(q: QueueKeys, job_ids: Sequence[str]) -> Call[int]:

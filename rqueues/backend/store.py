@@ -17,7 +17,8 @@ from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, RedisClusterException
 
 from .. import defaults
-from ..errors import ConfigurationError, RedisUnavailable
+from ..checks import check_int
+from ..errors import ConfigurationError, PayloadTooLarge, RedisUnavailable
 from . import cluster
 from .clients import client_for, cluster_unavailable, redact
 from .keys import Keyspace
@@ -26,16 +27,27 @@ from .scripts import Scripts
 DEFAULT_URL = defaults.DEFAULT_URL
 URL_ENV = defaults.URL_ENV
 SOCKET_TIMEOUT = 30.0
+#: The smallest proto-max-bulk-len Redis accepts: a smaller value cannot be refused for its size.
+MIN_BULK_LIMIT = 1024 * 1024
 
 
 class Store:
     """A Redis client plus the key names and scripts of one rqueues prefix."""
 
     def __init__(
-        self, client: redis.Redis | RedisCluster, url: str = "", prefix: str = defaults.PREFIX
+        self,
+        client: redis.Redis | RedisCluster,
+        url: str = "",
+        prefix: str = defaults.PREFIX,
+        *,
+        max_payload_bytes: int = defaults.MAX_PAYLOAD_BYTES,
+        max_result_bytes: int = defaults.MAX_RESULT_BYTES,
     ) -> None:
         self.redis: Any = client  # redis-py's reply types are unions too wide to be useful
         self.url = url
+        #: Largest encoded arguments enqueue accepts, and largest result a worker stores.
+        self.max_payload_bytes = check_int("max_payload_bytes", max_payload_bytes, 1, 2**31)
+        self.max_result_bytes = check_int("max_result_bytes", max_result_bytes, 1, 2**31)
         self.keys = Keyspace(prefix)
         self.scripts = Scripts(client)
         self.cluster = isinstance(client, RedisCluster)
@@ -77,11 +89,19 @@ class Store:
         return int(next_cursor), list(found)
 
     @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Turn a connection failure into RedisUnavailable naming the server."""
+    def guard(self, sending: int = 0) -> Iterator[None]:
+        """Turn a connection failure into RedisUnavailable naming the server.
+
+        ``sending`` is the size of the largest value the guarded commands send: Redis
+        answers a value above its ``proto-max-bulk-len`` with a protocol error or by
+        closing the connection, which is the request's fault, not an unreachable server.
+        """
+        large = sending > MIN_BULK_LIMIT
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if large and isinstance(exc, redis.ConnectionError) and self._reachable():
+                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
             raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
         except RedisClusterException as exc:  # from a RedisCluster made outside connect()
             if not cluster_unavailable(exc):
@@ -93,6 +113,30 @@ class Store:
             raise ConfigurationError(
                 f"{redact(self.url)} is a Redis Cluster node: connect with redis+cluster://host:port"
             ) from exc
+        except redis.ResponseError as exc:  # after MovedError, which is one
+            if large and "protocol error" in str(exc).lower():
+                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
+            raise
+
+    def _reachable(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def _too_large(self, sending: int, exc: Exception) -> str:
+        limit = ""
+        try:
+            found = self.redis.config_get("proto-max-bulk-len")
+            value = found.get("proto-max-bulk-len", found.get(b"proto-max-bulk-len"))
+            if value is not None:
+                limit = f" (its proto-max-bulk-len is {int(value)} bytes)"
+        except (redis.RedisError, ValueError, AttributeError):
+            pass  # CONFIG is often disabled on managed services
+        return (
+            f"Redis at {redact(self.url)} refused a request carrying a value of {sending} bytes{limit}: "
+            f"{exc}; send smaller values or raise the server's proto-max-bulk-len"
+        )
 
     def close(self) -> None:
         with self._waiters_lock:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any, TextIO
 
 import click
 
+from .. import defaults
 from ..backend.store import Store
 from ..errors import RqueuesError
-from ..job import STATES, Job, outcome
+from ..job import STATES, Job
 from ..observe.listing import list_jobs, list_workers
 from ..options import JobOptions
 from ..queue import Queue, queue_infos
@@ -25,6 +27,8 @@ from .manage import COMMANDS as MANAGE_COMMANDS
 from .observe import COMMANDS as OBSERVE_COMMANDS
 from .output import emit, job_text
 from .recovery import COMMANDS
+from .waiting import COMMANDS as WAIT_COMMANDS
+from .waiting import EXIT_HELP, wait_and_report
 
 JOB_COLUMNS = (
     "id",
@@ -52,7 +56,7 @@ def main() -> None:
 @click.option(
     "--concurrency",
     "-c",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=defaults.MAX_CONCURRENCY),
     default=0,
     show_default=True,
     help="Most jobs of this queue running at once, over all workers (0 = unlimited).",
@@ -60,29 +64,29 @@ def main() -> None:
 @click.option("--tags", "-t", multiple=True, help="Tag pattern (regex) a worker must match; repeatable.")
 @click.option(
     "--result-ttl",
-    type=click.IntRange(min=1),
-    default=86_400,
+    type=click.IntRange(min=1, max=defaults.MAX_RESULT_TTL),
+    default=defaults.RESULT_TTL,
     show_default=True,
     help="Seconds a finished job's record and result are kept.",
 )
 @click.option(
     "--retries",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=defaults.MAX_RETRIES),
     default=0,
     show_default=True,
     help="Attempts after a failure before the job is failed.",
 )
 @click.option(
     "--backoff",
-    type=click.FloatRange(min=0),
-    default=1.0,
+    type=click.FloatRange(min=0, max=defaults.MAX_BACKOFF),
+    default=defaults.BACKOFF,
     show_default=True,
     help="Seconds before the first retry; doubles each retry (with jitter).",
 )
 @click.option(
     "--backoff-max",
-    type=click.FloatRange(min=0),
-    default=300.0,
+    type=click.FloatRange(min=0, max=defaults.MAX_BACKOFF),
+    default=defaults.BACKOFF_MAX,
     show_default=True,
     help="Longest wait between retries, in seconds.",
 )
@@ -91,8 +95,8 @@ def main() -> None:
 )
 @click.option(
     "--max-reclaims",
-    type=click.IntRange(min=0),
-    default=3,
+    type=click.IntRange(min=0, max=defaults.MAX_MAX_RECLAIMS),
+    default=defaults.MAX_RECLAIMS,
     show_default=True,
     help="Times a job may be taken back from dead workers before it is dead-lettered.",
 )
@@ -113,7 +117,8 @@ def declare(
 
     The declaration is the whole configuration: an option left out takes its default.
     """
-    retry = RetryPolicy(retries, backoff, max(backoff, backoff_max), tuple(parse_tags(retry_on)))
+    cap = backoff_max if math.isnan(backoff_max) else max(backoff, backoff_max)  # nan: refused by name
+    retry = RetryPolicy(retries, backoff, cap, tuple(parse_tags(retry_on)))
     config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims)
     limit = config.concurrency or "unlimited"
     click.echo(
@@ -126,7 +131,7 @@ def declare(
 @with_connection
 def queues(conn: Store, as_json: bool) -> None:
     """List declared queues with their limit, running, waiting and tags."""
-    rows = [i.to_json() for i in queue_infos(conn, conn.declared_queues())]
+    rows = [i.to_json() for i in queue_infos(conn, conn.declared_queues(), skip_malformed=True)]
     for row in rows:
         row["concurrency"] = row["concurrency"] or ("unlimited" if not as_json else 0)
     emit(rows, QUEUE_COLUMNS, as_json)
@@ -241,7 +246,7 @@ def worker(
     run_instrumented(w, metrics, metrics_port, metrics_addr)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(context_settings={"ignore_unknown_options": True}, epilog=f"With --wait: {EXIT_HELP}")
 @click.argument("queue")
 @click.argument("function")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -251,11 +256,22 @@ def worker(
 ))  # fmt: skip
 @click.option("--job-id", default=None, help="Use this job id instead of a generated one.")
 @click.option("--job-timeout", type=float, default=None, help="Seconds the job may run.")
-@click.option("--result-ttl", type=click.IntRange(min=1), default=None, help="Seconds to keep the result.")
+@click.option(
+    "--result-ttl",
+    type=click.IntRange(min=1, max=defaults.MAX_RESULT_TTL),
+    default=None,
+    help="Seconds to keep the result.",
+)
 @click.option("--delay", type=DURATION, default=None, help="Run it after this long: 30, 90s, 5m, 2h.")
 @click.option("--retries", type=click.IntRange(min=0), default=None, help="Retries after a failure.")
 @click.option("--backoff", type=click.FloatRange(min=0), default=None, help="First retry delay, seconds.")
-@click.option("--wait", "wait", type=float, default=None, help="Wait this many seconds and print the result.")
+@click.option(
+    "--wait",
+    "wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Wait up to this many seconds and print the result (or the error, with the exit status of `wait`).",
+)
 @with_connection
 def enqueue(
     conn: Store,
@@ -292,7 +308,7 @@ def enqueue(
     job = Queue(queue, conn).enqueue_many([(function, call_args, kwargs, opts)])[0]
     click.echo(job.id)
     if wait is not None:
-        click.echo(json.dumps(job.wait(timeout=wait), default=str))
+        wait_and_report(job, wait)
 
 
 def parse_call(tokens: list[str]) -> tuple[list[Any], dict[str, Any]]:
@@ -396,18 +412,6 @@ def cancel(conn: Store, job_id: str, queue: str | None) -> None:
 
 
 @main.command()
-@click.argument("job_id")
-@click.option("--queue", "-q", default=None)
-@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
-@with_connection
-def wait(conn: Store, job_id: str, queue: str | None, timeout: float | None) -> None:
-    """Wait for a job and print its result as JSON (exit 1 if it failed)."""
-    handle = Job.fetch(job_id, conn, queue)
-    handle.wait(timeout)
-    click.echo(json.dumps(outcome(handle.record()), default=str))
-
-
-@main.command()
 @click.option(
     "--jobs", "-n", type=click.IntRange(1, 1000), default=40, show_default=True, help="Jobs to enqueue."
 )
@@ -452,7 +456,7 @@ def quickstart(
     click.get_current_context().exit(status)
 
 
-for _command in [*COMMANDS, *MANAGE_COMMANDS, *OBSERVE_COMMANDS]:
+for _command in [*COMMANDS, *MANAGE_COMMANDS, *OBSERVE_COMMANDS, *WAIT_COMMANDS]:
     main.add_command(_command)
 
 

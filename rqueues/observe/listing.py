@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backend.keys import GROUP
+from ..backend.replies import job_id_of
 from ..backend.store import Store
 from ..errors import ConfigurationError
 from ..job import STATES, JobRecord, iso
@@ -41,18 +42,18 @@ def _candidate_ids(conn: Store, queue: str, state: str | None, limit: int) -> li
     keys = conn.keys.queue(queue)
     r = conn.redis
     if state == "running":
-        return [m.decode() for m in r.zrange(keys.leases, 0, -1)]
+        return [j for j in map(job_id_of, r.zrange(keys.leases, 0, -1)) if j]
     if state == "queued":
         groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
         start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")
         entries = r.xrange(keys.stream, min=b"(" + start, count=limit)
-        return [f[b"job"].decode() for _, f in entries if b"job" in f]
+        return [j for j in (job_id_of(f[b"job"]) for _, f in entries if b"job" in f) if j]
     ids: list[str] = []
     cursor = 0
     prefix = keys.job_prefix
     while True:
         cursor, found = conn.scan(cursor, prefix + "*", _SCAN_COUNT, slot_key=keys.stream)
-        ids.extend(k.decode()[len(prefix) :] for k in found)
+        ids.extend(k.decode(errors="replace")[len(prefix) :] for k in found)
         if cursor == 0 or (state is None and len(ids) >= limit):
             return ids
 
@@ -142,26 +143,43 @@ class DeadLetter:
 
 
 def list_dead(conn: Store, queues: Iterable[str] | None = None, limit: int = 1000) -> list[DeadLetter]:
-    """Dead letters of the given queues (default: all declared), oldest first."""
+    """Dead letters of the given queues (default: all declared), oldest first.
+
+    A dead letter written by something else (fields that are not UTF-8, no time)
+    is listed as well as it can be, never skipped and never a crash.
+    """
     names = list(queues) if queues else conn.declared_queues()
     out: list[DeadLetter] = []
     with conn.guard():
         for name in names:
             keys = conn.keys.queue(name)
             entries = conn.redis.xrange(keys.dead, count=limit)
+            ids = [job_id_of(fields.get(b"job", b"")) for _, fields in entries]
             pipe = conn.redis.pipeline(transaction=False)
-            for _, fields in entries:
-                pipe.hget(keys.job(fields.get(b"job", b"").decode() or "-"), "function")
+            for job_id in ids:
+                pipe.hget(keys.job(job_id or "-"), "function")
             functions = pipe.execute()
-            for (entry, fields), fn in zip(entries, functions, strict=True):
-                at = fields.get(b"at")
+            for (entry, fields), job_id, fn in zip(entries, ids, functions, strict=True):
+                reason = _text(fields.get(b"reason"))
+                if job_id is None:
+                    reason += f" (job field not UTF-8: {fields[b'job'][:64]!r})"
                 out.append(DeadLetter(
-                    name, entry.decode(), fields.get(b"job", b"").decode(),
-                    fields.get(b"reason", b"").decode(), int(at) / 1000 if at else None,
-                    fn.decode() if fn else None,
+                    name, entry.decode(), job_id or "", reason, _ms(fields.get(b"at")),
+                    _text(fn) if fn else None,
                 ))  # fmt: skip
     return out
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").decode(errors="replace")
+
+
+def _ms(value: bytes | None) -> float | None:
+    try:
+        return int(value) / 1000 if value else None
+    except ValueError:
+        return None

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..backend.counts import PER_QUEUE, QueueCounts, as_int, parse_counts, queue_commands
 from ..backend.store import Store
-from ..config import QueueConfig
+from ..config import parse_configs
 from ..liveness import DEAD_AFTER, live_workers
 from .listing import decode_worker_hash
 from .stats import QueueStats
@@ -200,7 +200,9 @@ def _queue(
 ) -> tuple[QueueView | None, str | None]:
     if not counts.config:
         return None, None  # removed since the registry was read
-    config = QueueConfig.from_hash(name, counts.config)
+    config = parse_configs({name: counts.config}, "it is left out of info, top and the exporter").get(name)
+    if config is None:
+        return None, None
     stalled = sum(n for c, n in counts.pending_by_consumer.items() if c not in live)
     view = QueueView(
         name=name,

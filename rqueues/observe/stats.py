@@ -9,7 +9,7 @@ Fields of ``{q:NAME}:stats``:
 
 - ``started``: jobs that began running
 - ``finished:<outcome>``: jobs that finished running, by outcome (succeeded,
-  failed, retry, cancelled, dead)
+  failed, retry, cancelled, dead; refused: the worker could not import the function)
 - ``wait:<le>``: jobs whose wait fell in the bucket with upper bound ``le``
   (per bucket, not cumulative; ``+Inf`` for the last)
 - ``wait_sum_us``: total wait in microseconds
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from ..backend.store import Store
 
 #: Outcomes a job that ran can finish with.
-OUTCOMES = ("succeeded", "failed", "retry", "cancelled", "dead")
+OUTCOMES = ("succeeded", "failed", "retry", "cancelled", "dead", "refused")
 #: Upper bounds (seconds) of the wait and run-time buckets: milliseconds to hours.
 BUCKETS: tuple[float, ...] = (
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0,

@@ -14,6 +14,7 @@ from ..backend.store import Store
 from .execution import Outcome
 from .held import Held
 from .observer import Observer
+from .refusal import Refusal, Refusals
 
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
@@ -26,10 +27,11 @@ class Acker:
     is retried with backoff, never dropped.
     """
 
-    def __init__(self, conn: Store, held: Held, observer: Observer) -> None:
+    def __init__(self, conn: Store, held: Held, observer: Observer, refusals: Refusals | None = None) -> None:
         self._conn = conn
         self._observer = observer
         self._held = held
+        self._refusals = refusals
         self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
         self._give_up = threading.Event()
@@ -83,11 +85,10 @@ class Acker:
 
     def complete(self, batch: list[Outcome]) -> None:
         """Store and acknowledge a batch: one script call per queue, one round trip."""
-        done: dict[str, list[Outcome]] = defaultdict(list)
-        dead: dict[str, list[Outcome]] = defaultdict(list)
-        for o in batch:
-            (dead if o.state == "dead" else done)[o.claimed.queue].append(o)
+        done, dead, unrun = self._sort(batch)
         calls = self._conn.scripts.batch(self._conn.redis)
+        for name, refusals in unrun.items():
+            calls.add(scripts.unrun(self._conn.keys.queue(name), [r.row() for r in refusals]))
         # Dead letters first: a waiter woken by a completion then sees them too.
         for name, items in dead.items():
             dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
@@ -100,3 +101,35 @@ class Acker:
             calls.add(scripts.complete(self._conn.keys.queue(name), rows))
         calls.execute(raise_first=True)
         self._held.remove(o.claimed for o in batch)
+        for r in (r for refusals in unrun.values() for r in refusals):
+            job = r.outcome.claimed
+            log.info(
+                "job %s went back to queue %r for a worker that can run %s (refused by %s)",
+                job.job_id, job.queue, job.function, ", ".join(r.refusers),
+            )  # fmt: skip
+
+    def _sort(
+        self, batch: list[Outcome]
+    ) -> tuple[dict[str, list[Outcome]], dict[str, list[Outcome]], dict[str, list[Refusal]]]:
+        """Per queue: outcomes to complete, to dead-letter, and refused jobs to give back."""
+        done: dict[str, list[Outcome]] = defaultdict(list)
+        dead: dict[str, list[Outcome]] = defaultdict(list)
+        unrun: dict[str, list[Refusal]] = defaultdict(list)
+        for refusal in self._judge([o for o in batch if o.state == "refused"]):
+            if refusal.give_back:
+                unrun[refusal.outcome.claimed.queue].append(refusal)
+            else:  # no live worker left that could run it
+                failed = refusal.failed()
+                log.warning("job %s failed: %s", failed.claimed.job_id, failed.reason)
+                done[failed.claimed.queue].append(failed)
+        for o in batch:
+            if o.state != "refused":
+                (dead if o.state == "dead" else done)[o.claimed.queue].append(o)
+        return done, dead, unrun
+
+    def _judge(self, refused: list[Outcome]) -> list[Refusal]:
+        if not refused:
+            return []
+        if self._refusals is None:  # nobody to ask: this worker's word is final
+            return [Refusal(o, (), give_back=False) for o in refused]
+        return self._refusals.judge_all(refused)

@@ -9,22 +9,28 @@ the streams and wake-up streams the claims named, never in a sleep loop
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..backend.replies import ClaimKind, Delivery, Started, StartStatus
+from ..backend import scripts
+from ..backend.keys import QueueKeys
+from ..backend.replies import NO_JOB_ID, ClaimKind, Delivery, Started, StartStatus, undecodable_reason
 from ..backend.store import Store
 from ..config import QueueConfig
 from ..defaults import RESULT_TTL
+from ..errors import ConfigurationError
 from ..liveness import Clock
-from ..options import decode_options
+from ..options import decode_options, stored_result_ttl
 from .acker import Acker
 from .execution import Claimed, Outcome
 from .executors.thread import ThreadExecutor
 from .held import Held
 from .observer import Observer
 from .slots import Slots
+
+log = logging.getLogger("rqueues.worker")
 
 MISSING_RECORD = "job record missing (expired or deleted before it ran)"
 #: Scheduled jobs moved per queue per step.
@@ -115,9 +121,14 @@ class Dispatcher:
         result.claimed = result.claimed or int(progressed)
         return result
 
-    def _start(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+    def _start(self, queue: str, taken: Sequence[Delivery]) -> int:
         """Mark claimed jobs running and hand them to slots; returns how many entries were taken."""
         keys = self.conn.keys.queue(queue)
+        deliveries = [d for d in taken if d.valid]
+        if len(deliveries) < len(taken):
+            self._dead_letter_undecodable(keys, [d for d in taken if not d.valid])
+        if not deliveries:
+            return len(taken)
         replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
         config = self.configs.get(queue)
         default_ttl = config.result_ttl if config else RESULT_TTL
@@ -139,7 +150,22 @@ class Dispatcher:
             self.acker.put(outcome)
         for job in runnable:
             self.executor.submit(job)
-        return len(deliveries)
+        return len(taken)
+
+    def _dead_letter_undecodable(self, keys: QueueKeys, bad: Sequence[Delivery]) -> None:
+        """Entries whose job field is not UTF-8 cannot name a record: dead letters, at once.
+
+        Their lease was taken under the raw job field: released by that name too.
+        """
+        batch = self.conn.scripts.batch()
+        rows = [(d.entry, NO_JOB_ID, undecodable_reason(d.raw_job or b"")) for d in bad]
+        batch.add(scripts.deadletter(keys, rows))
+        batch.command(lambda p: p.zrem(keys.leases, *(d.raw_job for d in bad)))
+        batch.execute(raise_first=True)
+        log.warning(
+            "queue %s: dead-lettered %d entries whose job id is not UTF-8: %s",
+            keys.name, len(bad), ", ".join(d.entry for d in bad),
+        )  # fmt: skip
 
     def block(self, waits: Mapping[str, str], timeout: float) -> None:
         """Wait in Redis for a new entry or a released lease; never a sleep loop."""
@@ -148,8 +174,12 @@ class Dispatcher:
 
 def _claimed(queue: str, delivery: Delivery, started: Started, default_ttl: int) -> Claimed:
     options = decode_options(started.options)
+    try:
+        result_ttl = stored_result_ttl(options, default_ttl)
+    except ConfigurationError as exc:  # not written by enqueue, which refuses it
+        log.warning("job %s: using the queue's result TTL instead of its own: %s", delivery.job_id, exc)
+        result_ttl = default_ttl
     return Claimed(
         queue, delivery.entry, delivery.job_id, started.function, started.payload, started.attempts,
-        options, int(options.get("result_ttl") or default_ttl),
-        started.enqueued_ms / 1000 if started.enqueued_ms else None,
+        options, result_ttl, started.enqueued_ms / 1000 if started.enqueued_ms else None,
     )  # fmt: skip

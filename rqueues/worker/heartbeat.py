@@ -66,6 +66,8 @@ class Heartbeat:
                 self._health.failed()
                 self._observer.redis_error("heartbeat")
                 log.warning("heartbeat failed (%s); retrying in %.1fs", exc, self.interval)
+            except Exception:  # a bug or an odd record must not end the heartbeat: the worker would look dead
+                log.exception("heartbeat failed; retrying in %.1fs", self.interval)
 
     def beat(self) -> None:
         """Register as alive, renew held leases, pass on stop requests and timeouts."""

@@ -25,7 +25,7 @@ from ..backend.keys import check_queue_name
 from ..backend.replies import Dropped
 from ..backend.settings import setting_warnings
 from ..backend.store import Store, as_store
-from ..config import QueueConfig
+from ..config import ConfigProblems, QueueConfig
 from ..errors import ConfigurationError, RedisUnavailable
 from ..functions import FunctionRegistry
 from ..liveness import Clock, Health, check_dead_after
@@ -40,9 +40,10 @@ from .held import Held
 from .joblog import JobLog
 from .observer import Observer, Observers
 from .reaper import Reaper, run_reaper
+from .refusal import Refusals
 from .registry import refuse_live_duplicate
 from .selection import select_queues
-from .settle import settle
+from .settle import settle, unsettled
 from .slots import Slots
 
 log = logging.getLogger("rqueues.worker")
@@ -98,7 +99,8 @@ class Worker:
         self.held = Held()
         self.slots = Slots(concurrency)
         self.health = Health(settle=dead_after, clock=clock)
-        self.acker = Acker(self.conn, self.held, self.observer)
+        refusals = Refusals(self.conn, self.worker_id, dead_after)
+        self.acker = Acker(self.conn, self.held, self.observer, refusals)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
         self.dispatcher = Dispatcher(
             self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
@@ -115,6 +117,9 @@ class Worker:
         self._reaper_stop = threading.Event()
         self._consumed: set[str] = set()
         self._warned: set[str] = set()
+        self.config_problems = ConfigProblems()
+        # Queues whose jobs this worker could not import -> their config version then.
+        self._refused: dict[str, int] = {}
         self._next_refresh = 0.0
 
     @property
@@ -152,6 +157,12 @@ class Worker:
             "worker %s started: concurrency %d, tags %s, queues %s",
             self.worker_id, self.concurrency, sorted(self.own_tags) or "none", self.queues or "none yet",
         )  # fmt: skip
+        if not self.functions.modules:
+            log.warning(
+                "worker %s was started with no --import: it can run no job (each job it takes goes "
+                "back to its queue, and it stops taking that queue); start it with --import MODULE",
+                self.worker_id,
+            )
         try:
             self._loop()
         finally:
@@ -265,14 +276,25 @@ class Worker:
     # -- queue set ------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-read which queues exist and which of them this worker may consume."""
+        """Re-read which queues exist and which of them this worker may consume.
+
+        A queue whose config hash is malformed is skipped (logged once per config
+        version); the others are served as usual.
+        """
         names = self.explicit or self.conn.declared_queues()
         pipe = self.conn.redis.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(self.conn.keys.queue(name).config)
-        raws = pipe.execute()
-        configs = {n: QueueConfig.from_hash(n, raw) for n, raw in zip(names, raws, strict=True) if raw}
-        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit))
+        raws = dict(zip(names, pipe.execute(), strict=True))
+        configs = self.config_problems.parse(raws, "this worker does not take its jobs until it is fixed")
+        malformed = {n for n, raw in raws.items() if raw and n not in configs}
+        for name, version in list(self._refused.items()):
+            config = configs.get(name)
+            if config is not None and config.version != version:
+                del self._refused[name]
+                log.info("queue %r was declared again: taking its jobs again", name)
+        excluded = malformed | set(self._refused)
+        selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit), excluded=excluded)
         for key, message in selection.warnings:
             if key not in self._warned:
                 self._warned.add(key)
@@ -328,19 +350,50 @@ class Worker:
                 log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:  # a bug or a record no check foresaw must not end the dispatcher
+                log.exception("dispatch step failed; retrying in %.1fs", backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     # -- slots ----------------------------------------------------------------
 
     def _run(self, job: Claimed) -> Outcome:
-        return run_job(job, self.functions)
+        return run_job(job, self.functions, self.conn.max_result_bytes)
 
     def _done(self, outcome: Outcome) -> None:
+        """Settle a finished run and pass it to the acker. Whatever goes wrong here, the job
+        gets an outcome (failed, with the reason) and its slot is freed."""
         job = outcome.claimed
-        outcome = settle(outcome, self._policy(job))
-        job.done = True
-        self.observer.finished(outcome, time.monotonic() - job.started)
-        self.acker.put(outcome)
-        self.slots.release()
+        try:
+            outcome = settle(outcome, self._policy(job))
+            if outcome.state == "refused":
+                self._refuse(outcome)
+        except Exception as exc:
+            log.exception("could not settle the outcome of job %s; failing it", job.job_id)
+            outcome = unsettled(job, exc)
+        try:
+            job.done = True
+            self.observer.finished(outcome, time.monotonic() - job.started)
+        except Exception:
+            log.exception("observer failed on job %s", job.job_id)
+        finally:
+            self.acker.put(outcome)
+            self.slots.release()
+
+    def _refuse(self, outcome: Outcome) -> None:
+        """This worker cannot import the job's function: stop taking its queue (logged once,
+        until the queue is declared again); the acker gives the job back or fails it."""
+        queue = outcome.claimed.queue
+        if queue in self._refused:
+            return
+        config = self.dispatcher.configs.get(queue)
+        self._refused[queue] = config.version if config else 0
+        self._next_refresh = 0.0  # re-select queues at the next dispatch step
+        log.warning(
+            "cannot run jobs of queue %r: %s; this worker stops taking that queue until it is "
+            "declared again, and gives the job back for a worker that can run it",
+            queue, outcome.reason,
+        )  # fmt: skip
 
     def _policy(self, job: Claimed) -> RetryPolicy:
         config = self.dispatcher.configs.get(job.queue)

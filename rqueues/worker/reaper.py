@@ -23,10 +23,10 @@ import redis
 
 from ..backend import scripts
 from ..backend.keys import GROUP, QueueKeys
-from ..backend.replies import GiveBack
+from ..backend.replies import NO_JOB_ID, GiveBack, job_id_of, undecodable_reason
 from ..backend.store import Store
 from ..codec import encode_error
-from ..config import QueueConfig
+from ..config import ConfigProblems, QueueConfig
 from ..errors import RedisUnavailable
 from ..liveness import (
     DEAD_AFTER,
@@ -63,6 +63,7 @@ class Reaper:
         self.dead_after_ms = int(dead_after * 1000)
         self.holder = holder
         self.dry_run = dry_run
+        self.config_problems = ConfigProblems()
 
     def try_lock(self, hold_ms: int) -> bool:
         """Take the reaper lock for ``hold_ms``; it is left to expire, pacing passes cluster-wide."""
@@ -88,7 +89,10 @@ class Reaper:
             raw, consumers = replies[2 * i], replies[2 * i + 1]
             # A missing stream or group (a ResponseError here) means nothing is pending.
             if isinstance(raw, dict) and raw and isinstance(consumers, list):
-                self._reap_queue(QueueConfig.from_hash(name, raw), consumers, live, beats, now_ms, report)
+                # A malformed config skips its queue (logged once per version), not the pass.
+                config = self.config_problems.parse({name: raw}, "the reaper skips it").get(name)
+                if config is not None:
+                    self._reap_queue(config, consumers, live, beats, now_ms, report)
         if not self.dry_run:
             # A worker that beat during the pass is alive: the script removes only entries
             # whose heartbeat is still as old as this pass judged it.
@@ -161,7 +165,8 @@ class Reaper:
         out = {}
         for entry, found in zip(entry_ids, pipe.execute(), strict=True):
             if found and b"job" in found[0][1]:
-                out[entry] = found[0][1][b"job"].decode()
+                # A job field that is not UTF-8 maps to NO_JOB_ID: _give_back dead-letters it.
+                out[entry] = job_id_of(found[0][1][b"job"]) or NO_JOB_ID
         return out
 
     def _give_back(
@@ -184,7 +189,10 @@ class Reaper:
                 ", ".join(lost),
             )
             self.conn.redis.xack(keys.stream, GROUP, *lost)
-        pairs = list(jobs.items())
+        undecodable = [e for e, j in jobs.items() if j == NO_JOB_ID]
+        if undecodable and not self.dry_run:
+            self._dead_letter(keys, undecodable, report)
+        pairs = [(e, j) for e, j in jobs.items() if j != NO_JOB_ID]
         if not pairs:
             return
         if self.dry_run:
@@ -206,6 +214,16 @@ class Reaper:
             elif result is GiveBack.DEAD:
                 report.dead_lettered += 1
         log.warning("queue %s: %s; gave back %d job(s)", config.name, reason, len(pairs))
+
+    def _dead_letter(self, keys: QueueKeys, entry_ids: list[str], report: ReapReport) -> None:
+        """Entries whose job field is not UTF-8 name no record: dead letters, with the reason."""
+        stream = self.conn.redis.pipeline(transaction=False)
+        for entry in entry_ids:
+            stream.xrange(keys.stream, entry, entry)
+        raws = [found[0][1][b"job"] if found else b"" for found in stream.execute()]
+        rows = [(e, NO_JOB_ID, undecodable_reason(raw)) for e, raw in zip(entry_ids, raws, strict=True)]
+        report.dead_lettered += self.conn.scripts.deadletter(keys, rows)
+        log.warning("queue %s: dead-lettered %d entries whose job id is not UTF-8", keys.name, len(rows))
 
 
 def run_reaper(

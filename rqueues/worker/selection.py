@@ -22,16 +22,21 @@ def select_queues(
     configs: Mapping[str, QueueConfig],
     tags: Set[str],
     explicit: bool,
+    excluded: Set[str] = frozenset(),
 ) -> Selection:
     """Queues among ``names`` that are declared and whose tag patterns ``tags`` match.
 
     ``explicit`` says the names were given with ``--queues``: then a queue this
     worker cannot consume is worth a warning; among all declared queues it is not.
+    ``excluded`` queues are left out whatever their tags (a malformed configuration,
+    or jobs this worker cannot import): whoever excluded them logged why.
     """
     chosen: list[str] = []
     warnings: list[tuple[str, str]] = []
     for name in names:
         config = configs.get(name)
+        if name in excluded:
+            continue
         if config is None:
             warnings.append((name, f"queue {name!r} is not declared; waiting for `rqueues declare {name}`"))
         elif not matches(config.tags, tags):

@@ -6,9 +6,10 @@ import dataclasses
 import random
 from collections.abc import Callable
 
+from .. import defaults
 from ..codec import encode_error
 from ..retry import RetryPolicy
-from .execution import Outcome
+from .execution import Claimed, Outcome, failure
 
 STOPPED = encode_error("Stopped", "stopped on request (rqueues stop)", "")
 
@@ -18,12 +19,29 @@ def settle(outcome: Outcome, policy: RetryPolicy, rand: Callable[[], float] = ra
 
     A stop that was requested wins over success or failure (the job is
     'cancelled'); a failure is retried after the policy's delay while attempts
-    remain and the exception qualifies, else it is final.
+    remain and the exception qualifies, unless it is permanent (the same error
+    would come back on every retry: see run_job); else it is final.
     """
     job = outcome.claimed
-    if job.stop_requested and outcome.state in ("succeeded", "failed"):
+    if job.stop_requested and outcome.state in ("succeeded", "failed", "refused"):
         return Outcome(job, "cancelled", STOPPED)
-    if outcome.state == "failed" and policy.retries_after(job.attempts, outcome.exception_names):
-        delay_ms = int(policy.delay(job.attempts, rand) * 1000)
-        return dataclasses.replace(outcome, state="retry", delay_ms=delay_ms)
+    if outcome.state != "failed" or outcome.permanent:
+        return outcome
+    if policy.retries_after(job.attempts, outcome.exception_names):
+        seconds = min(policy.delay(job.attempts, rand), defaults.MAX_BACKOFF)
+        return dataclasses.replace(outcome, state="retry", delay_ms=int(seconds * 1000))
     return outcome
+
+
+def unsettled(job: Claimed, exc: BaseException) -> Outcome:
+    """The last resort when settling or storing an outcome raised: fail the job, with why."""
+    wrapped = RuntimeError(f"rqueues could not settle this job's outcome: {_describe(exc)}")
+    wrapped.__cause__ = exc
+    return Outcome(job, "failed", failure(wrapped), exception_names=("RuntimeError",), permanent=True)
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except BaseException:  # an exception whose __str__ raises
+        return type(exc).__name__

@@ -147,17 +147,21 @@ def test_undecodable_payload_is_dead_lettered_with_the_reason(
         ("tasks:os.getcwd", "not allowed"),  # tasks imports os: still not reachable through it
     ],
 )
-def test_unknown_function_fails_that_job_and_the_worker_goes_on(
+def test_unknown_function_fails_when_no_worker_can_run_it_and_the_worker_goes_on(
     conn: Connection, quick_worker: StartWorker, function: str, says: str
 ) -> None:
     q = Queue("default", conn)
     q.declare()
-    quick_worker()
+    worker = quick_worker()
     job = q.enqueue(function)
     with pytest.raises(JobFailed) as info:
         job.wait(timeout=10)
     assert info.value.exc_type.endswith("UnknownFunction")
     assert says in info.value.message
+    assert f"no live worker can run {function!r}: refused by {worker.worker_id}" in info.value.message
+    assert job.record().attempts == 1  # failed at once, not retried
+    # The worker stops taking that queue until it is declared again (test_unknown_function.py).
+    q.declare()
     assert q.enqueue(tasks.add, 20, 22).wait(timeout=10) == 42
     assert_nothing_pending(conn, "default")
 

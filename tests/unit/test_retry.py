@@ -124,11 +124,11 @@ def test_job_options_override_the_queue_policy_field_by_field() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        ({"retries": -1}, "retries must be an integer >= 0, got -1"),
-        ({"retries": 1.5}, "retries must be an integer >= 0, got 1.5"),
-        ({"retries": True}, "retries must be an integer >= 0, got True"),
+        ({"retries": -1}, "retries must be an integer >= 0 and <= 1000, got -1"),
+        ({"retries": 1.5}, "retries must be an integer >= 0 and <= 1000, got 1.5"),
+        ({"retries": True}, "retries must be an integer >= 0 and <= 1000, got True"),
         ({"backoff": -1.0}, "backoff must be >= 0"),
-        ({"backoff": 10.0, "backoff_max": 5.0}, "backoff_max >= backoff, got 10.0, 5.0"),
+        ({"backoff": 10.0, "backoff_max": 5.0}, "backoff_max must be >= backoff, got 5.0 < 10.0"),
         ({"backoff": float("nan")}, "backoff must be >= 0"),
     ],
 )
@@ -142,10 +142,10 @@ def test_bad_policy_is_refused_naming_the_setting(kwargs: dict[str, Any], needle
     ("kwargs", "needle"),
     [
         ({"retries": -2}, "retries must be an integer >= 0"),
-        ({"backoff": 9.0, "backoff_max": 1.0}, "backoff_max >= backoff"),
-        ({"delay": 0}, "delay must be > 0 seconds, got 0"),
-        ({"delay": -5}, "delay must be > 0 seconds, got -5"),
-        ({"delay": "soon"}, "delay must be > 0 seconds, got 'soon'"),
+        ({"backoff": 9.0, "backoff_max": 1.0}, "backoff_max must be >= backoff"),
+        ({"delay": 0}, "delay must be > 0 seconds and <= 31536000 (365 days), got 0"),
+        ({"delay": -5}, "delay must be > 0 seconds and <= 31536000 (365 days), got -5"),
+        ({"delay": "soon"}, "delay must be > 0 seconds and <= 31536000 (365 days), got 'soon'"),
     ],
 )
 def test_bad_job_options_are_refused_at_construction(kwargs: dict[str, Any], needle: str) -> None:

@@ -1,4 +1,4 @@
-"""Which queues a worker consumes: declared names x configs x tags x explicit --queues."""
+"""Which declared queues a worker consumes (select_queues), one row per case."""
 
 from __future__ import annotations
 
@@ -8,28 +8,33 @@ from rqueues.config import QueueConfig
 from rqueues.worker.selection import select_queues
 
 CONFIGS = {
-    "default": QueueConfig("default"),
+    "cpu": QueueConfig("cpu"),
     "gpu": QueueConfig("gpu", tags=("has=gpu",)),
-    "heavy": QueueConfig("heavy", concurrency=2),
+    "refused": QueueConfig("refused"),
 }
 
 
 @pytest.mark.parametrize(
-    ("names", "tags", "explicit", "queues", "warned"),
+    ("names", "tags", "explicit", "excluded", "queues", "warned"),
     [
-        (["default", "gpu", "heavy"], set(), False, ("default", "heavy"), ()),
-        (["default", "gpu", "heavy"], {"has=gpu"}, False, ("default", "gpu", "heavy"), ()),
-        (["gpu"], set(), True, (), ("gpu",)),  # asked for by name but lacking its tags: say so
-        (["gpu"], {"has=gpu"}, True, ("gpu",), ()),
-        (["missing", "default"], set(), True, ("default",), ("missing",)),  # not declared yet
-        (["heavy", "default"], set(), True, ("heavy", "default"), ()),  # the order given is kept
-        ([], set(), False, (), ()),
+        (["cpu", "gpu"], {"*"}, False, set(), ("cpu",), ()),
+        (["cpu", "gpu"], {"has=gpu"}, False, set(), ("cpu", "gpu"), ()),
+        (["cpu", "gpu"], {"*"}, True, set(), ("cpu",), ("gpu",)),  # named with --queues: say why not
+        (["cpu", "nowhere"], {"*"}, True, set(), ("cpu",), ("nowhere",)),
+        (["cpu", "refused"], {"*"}, False, {"refused"}, ("cpu",), ()),  # this worker cannot run its jobs
+        (["cpu", "broken"], {"*"}, True, {"broken"}, ("cpu",), ()),  # malformed config: logged elsewhere
+        (["gpu"], {"has=gpu"}, True, {"gpu"}, (), ()),
     ],
 )
 def test_select_queues(
-    names: list[str], tags: set[str], explicit: bool, queues: tuple[str, ...], warned: tuple[str, ...]
+    names: list[str],
+    tags: set[str],
+    explicit: bool,
+    excluded: set[str],
+    queues: tuple[str, ...],
+    warned: tuple[str, ...],
 ) -> None:
-    selection = select_queues(names, CONFIGS, tags, explicit)
+    selection = select_queues(names, CONFIGS, tags, explicit=explicit, excluded=excluded)
     assert selection.queues == queues
     assert tuple(key for key, _ in selection.warnings) == warned
 

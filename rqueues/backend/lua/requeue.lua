@@ -7,7 +7,7 @@ if not state then return {-1} end
 if state ~= 'dead' and state ~= 'failed' then return {0, state} end
 local dead = redis.call('HGET', KEYS[1], 'dead_entry')
 if dead then redis.call('XDEL', KEYS[3], dead) end
-redis.call('HDEL', KEYS[1], 'dead_entry', 'reason', 'finished_at', 'reclaims')
+redis.call('HDEL', KEYS[1], 'dead_entry', 'reason', 'finished_at', 'reclaims', 'refused')
 redis.call('HSET', KEYS[1], 'state', 'queued')
 redis.call('PERSIST', KEYS[1])
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[1])

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 from ..execution import Claimed, Outcome
+from ..settle import unsettled
 
 log = logging.getLogger("rqueues.worker")
 
@@ -43,6 +44,11 @@ class ThreadExecutor:
     def _slot(self) -> None:
         while (job := self._todo.get()) is not None:
             try:
-                self._on_done(self._run(job))
+                outcome = self._run(job)
+            except BaseException as exc:  # run_job never raises; if it did, the job still ends
+                log.exception("slot failed to run job %s", job.job_id)
+                outcome = unsettled(job, exc)
+            try:
+                self._on_done(outcome)
             except Exception:  # a bug must not cost the worker a slot for good
                 log.exception("slot failed to finish job %s", job.job_id)

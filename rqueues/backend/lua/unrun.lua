@@ -1,0 +1,37 @@
+#!lua flags=allow-oom
+-- Give back deliveries a worker could not run (it cannot import the job's function)
+-- as if they had never started: acknowledge the delivery, release its lease, undo the
+-- attempt start.lua counted, record which workers refused the job, and add a new
+-- stream entry so a worker that can run it takes it.
+-- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5..] job hashes
+-- ARGV[1] group; then per job 3 values: entry id, job id, refusers (JSON list of worker ids)
+-- Returns per job: 'queued', or 'gone' (the delivery was no longer pending, or the
+--   record is missing or no longer running: nothing is queued).
+-- Under OOM: runs (allow-oom). It only moves a job back and releases its lease, which
+-- must not be refused when memory is short; its one new entry replaces the one deleted.
+local capped = (tonumber(redis.call('HGET', KEYS[4], 'concurrency') or '0') or 0) > 0
+local out = {}
+for i = 5, #KEYS do
+  local a = (i - 5) * 3 + 1
+  local entry, job, refusers = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local key = KEYS[i]
+  if redis.call('XACK', KEYS[1], ARGV[1], entry) == 0 then
+    out[#out + 1] = 'gone'
+  else
+    redis.call('XDEL', KEYS[1], entry)
+    redis.call('ZREM', KEYS[2], job)
+    if redis.call('HGET', key, 'state') == 'running' then
+      local attempts = tonumber(redis.call('HGET', key, 'attempts') or '1') or 1
+      redis.call('HSET', key, 'state', 'queued', 'attempts', math.max(0, attempts - 1),
+        'refused', refusers)
+      redis.call('XADD', KEYS[1], '*', 'job', job)
+      out[#out + 1] = 'queued'
+    else
+      out[#out + 1] = 'gone'
+    end
+    if capped then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'released', job)
+    end
+  end
+end
+return out

@@ -1,0 +1,53 @@
+"""Checks of the numbers and ids that declare and enqueue accept; each error names its field."""
+
+from __future__ import annotations
+
+import math
+
+from . import defaults
+from .errors import ConfigurationError
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int) -> int:
+    """``value`` if it is an int (not a bool) in [minimum, maximum]."""
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum} and <= {maximum}, got {value!r}")
+    return value
+
+
+def check_seconds(name: str, value: object, maximum: float, *, positive: bool = False) -> float:
+    """``value`` as a float if it is a finite number of seconds in [0, maximum] (or (0, maximum])."""
+    low = "> 0" if positive else ">= 0"
+    days = f" ({maximum / 86_400:g} days)" if maximum >= 86_400 else ""
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+        or value > maximum
+    ):
+        raise ConfigurationError(f"{name} must be {low} seconds and <= {maximum:.0f}{days}, got {value!r}")
+    return float(value)
+
+
+def check_job_id(job_id: object) -> str:
+    """A job id: 1 to MAX_JOB_ID_LENGTH printable characters, no whitespace and no ':'."""
+    limit = defaults.MAX_JOB_ID_LENGTH
+    if not isinstance(job_id, str):
+        raise ConfigurationError(f"job id must be a string, got {job_id!r}")
+    problem = ""
+    if not job_id.strip():
+        problem = "it is empty or blank"
+    elif len(job_id) > limit:
+        problem = f"it has {len(job_id)} characters"
+    elif any(c.isspace() or not c.isprintable() for c in job_id):
+        problem = "it contains whitespace or control characters"
+    elif ":" in job_id:
+        problem = "it contains ':'"
+    if problem:
+        raise ConfigurationError(
+            f"invalid job id {job_id!r}: {problem}; use 1-{limit} printable characters, "
+            "no whitespace and no ':'"
+        )
+    return job_id
