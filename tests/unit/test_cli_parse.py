@@ -7,7 +7,7 @@ from typing import Any
 import click
 import pytest
 
-from rqueues.cli.main import parse_call
+from rqueues.cli.calls import parse_call
 
 CASES: list[tuple[list[str], list[Any], dict[str, Any]]] = [
     ([], [], {}),
