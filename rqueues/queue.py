@@ -10,12 +10,13 @@ from typing import Any
 import redis
 
 from .backend import scripts
+from .backend.clients import redact
 from .backend.counts import read_counts
 from .backend.keys import GROUP, check_queue_name
 from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig
-from .errors import ConfigurationError, DuplicateJob, QueueNotDeclared
+from .errors import ConfigurationError, DuplicateJob, QueueNotDeclared, RedisOutOfMemory
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
@@ -141,6 +142,8 @@ class Queue:
         return [Job(job_id, self.name, self.connection) for job_id in ids]
 
     def _raise(self, error: redis.ResponseError) -> None:
+        if isinstance(error, redis.exceptions.OutOfMemoryError):  # enqueue.lua is refused whole
+            raise RedisOutOfMemory(redact(self.connection.url)) from error
         text = str(error)
         if text.startswith("NOQUEUE"):
             raise QueueNotDeclared(self.name) from None

@@ -14,10 +14,10 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import MovedError, RedisClusterException
+from redis.exceptions import MovedError, OutOfMemoryError, RedisClusterException
 
 from .. import defaults
-from ..errors import ConfigurationError, RedisUnavailable
+from ..errors import ConfigurationError, RedisOutOfMemory, RedisUnavailable
 from . import cluster
 from .clients import client_for, cluster_unavailable, redact
 from .keys import Keyspace
@@ -76,11 +76,26 @@ class Store:
         next_cursor, found = self.redis.scan(cursor, match=match, count=count)
         return int(next_cursor), list(found)
 
+    def accepts_writes(self) -> bool:
+        """Whether Redis accepts memory-growing writes now (False while it is out of memory).
+
+        LPUSHX on a key that never exists writes nothing, yet Redis refuses it, as it
+        refuses every such command, while used memory is above maxmemory under noeviction.
+        """
+        try:
+            self.redis.lpushx(self.keys.write_probe, "")
+        except OutOfMemoryError:
+            return False
+        return True
+
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
-        """Turn a connection failure into RedisUnavailable naming the server."""
+        """Turn a connection failure into RedisUnavailable naming the server, and a write
+        refused for lack of memory into RedisOutOfMemory."""
         try:
             yield
+        except OutOfMemoryError as exc:
+            raise RedisOutOfMemory(redact(self.url)) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
         except RedisClusterException as exc:  # from a RedisCluster made outside connect()

@@ -55,9 +55,13 @@ def reaper(conn: Store, once: bool, dry_run: bool, interval: float, dead_after: 
     stop = threading.Event()
 
     def healthy() -> bool:
+        # A write probe, not PING (which Redis answers while it refuses writes): heartbeats
+        # refused for lack of memory must not look like dead workers once memory frees.
         try:
-            conn.redis.ping()
-            health.ok()
+            if conn.accepts_writes():
+                health.ok()
+            else:
+                health.failed()
         except redis.RedisError:
             health.failed()
         return health.settled()

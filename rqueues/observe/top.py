@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import redis
 
+from ..backend.deliveries import jobs_of
 from ..backend.store import Store
 from ..errors import RqueuesError
 from ..observe.table import table
@@ -133,12 +134,16 @@ def running_jobs(conn: Store, snap: Snapshot, limit: int = MAX_JOBS) -> Running:
     pipe = conn.redis.pipeline(transaction=False)
     for q in snap.queues:
         pipe.zrangebyscore(conn.keys.queue(q.name).leases, now_ms, "+inf", start=0, num=limit)
-    where = [
-        (q.name, m.decode()) for q, members in zip(snap.queues, pipe.execute(), strict=True) for m in members
-    ]
+    leased = [
+        (conn.keys.queue(q.name), m.decode())
+        for q, members in zip(snap.queues, pipe.execute(), strict=True)
+        for m in members
+    ][:limit]
+    # A lease names its delivery (the stream entry), whose entry names the job.
+    where = [(k, job) for (k, _), job in zip(leased, jobs_of(conn.redis, leased), strict=True) if job]
     pipe = conn.redis.pipeline(transaction=False)
-    for name, job in where[:limit]:
-        pipe.hmget(conn.keys.queue(name).job(job), "function", "worker")
+    for keys, job in where:
+        pipe.hmget(keys.job(job), "function", "worker")
     out: Running = {}
     for fn, worker in pipe.execute() if where else []:
         if fn and worker:

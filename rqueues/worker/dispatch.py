@@ -12,6 +12,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import redis
+
+from ..backend.keys import QueueKeys
 from ..backend.replies import ClaimKind, Delivery, Started, StartStatus
 from ..backend.store import Store
 from ..config import QueueConfig
@@ -37,6 +40,7 @@ class ClaimRound:
     claimed: int = 0
     waits: dict[str, str] = field(default_factory=dict)
     idle: bool = True
+    stale: bool = False  # a queue's config changed since the last refresh: refresh, then claim
 
 
 class Dispatcher:
@@ -91,8 +95,18 @@ class Dispatcher:
             if free - result.claimed <= 0:
                 break
             keys = self.conn.keys.queue(name)
-            reply = self.conn.scripts.claim(keys, self.worker_id, free - result.claimed, self.lease_ms)
+            config = self.configs.get(name)
+            version = config.version if config is not None else None
+            reply = self.conn.scripts.claim(
+                keys, self.worker_id, free - result.claimed, self.lease_ms, version
+            )
             self._clock_offset_ms = reply.now_ms - time.time() * 1000
+            if reply.kind is ClaimKind.STALE:
+                # Routed by an older config (its tags may now exclude this worker): nothing
+                # was taken; the caller refreshes and re-routes before claiming again.
+                result.stale = True
+                result.idle = False
+                continue
             if reply.due_ms is not None:
                 self.due[name] = self.clock() + max(0, reply.due_ms - reply.now_ms) / 1000
             else:
@@ -117,7 +131,11 @@ class Dispatcher:
     def _start(self, queue: str, deliveries: Sequence[Delivery]) -> int:
         """Mark claimed jobs running and hand them to slots; returns how many entries were taken."""
         keys = self.conn.keys.queue(queue)
-        replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
+        try:
+            replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
+        except redis.RedisError:
+            self._hand_back(keys, deliveries)
+            raise
         config = self.configs.get(queue)
         default_ttl = config.result_ttl if config else RESULT_TTL
         runnable, others = [], []
@@ -126,6 +144,7 @@ class Dispatcher:
             if started.status is StartStatus.RUN:
                 runnable.append(job)
             elif started.status is StartStatus.MISSING:
+                job.done = True
                 others.append(Outcome(job, "dead", reason=MISSING_RECORD))
             else:  # a tombstone: cancelled while waiting
                 job.done = True
@@ -139,6 +158,17 @@ class Dispatcher:
         for job in runnable:
             self.executor.submit(job)
         return len(deliveries)
+
+    def _hand_back(self, keys: QueueKeys, deliveries: Sequence[Delivery]) -> None:
+        """Release deliveries that could not be started (Redis refused start.lua, for example
+        out of memory): back on the queue now, not after their leases expire."""
+        try:
+            self.conn.scripts.giveback(
+                keys, [(d.entry, d.job_id) for d in deliveries],
+                reclaim=False, max_reclaims=0, reason="could not start", error=b"",
+            )  # fmt: skip
+        except redis.RedisError:
+            pass  # pending with no renewed lease: the reaper gives them back as orphans
 
     def block(self, waits: Mapping[str, str], timeout: float) -> None:
         """Wait in Redis for a new entry or a released lease; never a sleep loop."""

@@ -36,12 +36,15 @@ from .executors.thread import ThreadExecutor
 from .heartbeat import Heartbeat
 from .held import Held
 from .observer import Observer
+from .pressure import Pressure, is_oom
 from .reaper import Reaper, run_reaper
 from .selection import select_queues
 from .settle import settle
 from .slots import Slots
 
 log = logging.getLogger("rqueues.worker")
+#: Seconds between claims while Redis refuses writes for lack of memory.
+OOM_RETRY = 0.5
 
 
 def default_worker_id() -> str:
@@ -91,6 +94,7 @@ class Worker:
         self.held = Held()
         self.slots = Slots(concurrency)
         self.health = Health(settle=dead_after, clock=clock)
+        self.pressure = Pressure()
         self.acker = Acker(self.conn, self.held, self.observer)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
         self.dispatcher = Dispatcher(
@@ -99,7 +103,7 @@ class Worker:
         )  # fmt: skip
         self.heartbeat = Heartbeat(
             self.conn, self.worker_id, self.describe, self.held, self.lease_ms, heartbeat_seconds,
-            self.observer, self.health, clock,
+            self.observer, self.health, clock, self.pressure,
         )  # fmt: skip
         self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
         self.started_at = time.time()
@@ -192,7 +196,7 @@ class Worker:
     def _shutdown(self) -> None:
         self.slots.wait_idle(time.monotonic() + self.shutdown_timeout, self._hard)
         self._reaper_stop.set()
-        leftover = [job for jobs in self.held.snapshot().values() for job in jobs if not job.done]
+        leftover = [j for jobs in self.held.snapshot().values() for j in jobs if not j.done and not j.lost]
         if leftover:
             self._hand_back(leftover)
         self.executor.stop(timeout=None if not leftover else 0)
@@ -282,6 +286,9 @@ class Worker:
         if not self.slots.wait_free(1.0 if block else 0.0) or self._stopping.is_set():
             return ClaimRound(idle=False)
         result = self.dispatcher.claim_once()
+        if result.stale:
+            self._next_refresh = 0.0  # re-read the configs and re-route before the next claim
+            return result
         if result.claimed or not block or self._burst_done(result):
             return result
         wake = min([self._next_refresh, *self.dispatcher.due.values()])
@@ -313,6 +320,10 @@ class Worker:
             except (redis.RedisError, RedisUnavailable) as exc:  # refresh() raises the latter
                 # Connection loss, a failover, OOM refusals: the loop must outlive them all.
                 self.observer.redis_error("dispatch")
+                if is_oom(exc):  # logged once; the heartbeat logs when writes go through again
+                    self.pressure.refused("claim")
+                    self._stopping.wait(OOM_RETRY)
+                    continue
                 log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -8,6 +8,9 @@ example by a Redis restart without the last second of AOF) and is given back too
 
 One reaper acts at a time: each pass takes a short lock. Workers run it on a
 thread; `rqueues reaper` runs it standalone.
+
+A pass that cannot write is not a pass: while Redis refuses writes for lack of
+memory the reaper gives nothing back (reap_once raises RedisOutOfMemory first).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from typing import Any
 
 import redis
 
+from ..backend.clients import redact
 from ..backend.keys import GROUP, QueueKeys
 from ..backend.replies import GiveBack
 from ..backend.store import Store
 from ..codec import encode_error
 from ..config import QueueConfig
-from ..errors import RedisUnavailable
+from ..errors import RedisOutOfMemory, RedisUnavailable
 from ..liveness import (
     DEAD_AFTER,
     MIN_DEAD_AFTER,
@@ -68,6 +72,8 @@ class Reaper:
     def reap_once(self, now_ms: int | None = None) -> ReapReport:
         """One pass over every declared queue, judged at ``now_ms`` (default: Redis' clock)."""
         r = self.conn.redis
+        if not self.dry_run and not self.conn.accepts_writes():
+            raise RedisOutOfMemory(redact(self.conn.url))
         if now_ms is None:
             secs, micros = r.time()
             now_ms = secs * 1000 + micros // 1000
@@ -137,8 +143,8 @@ class Reaper:
         ids = [e["message_id"].decode() for e in entries]
         jobs = self._job_ids(keys, ids)
         pipe = r.pipeline(transaction=False)
-        for job in jobs.values():
-            pipe.zscore(keys.leases, job)
+        for entry in jobs:
+            pipe.zscore(keys.leases, entry)  # a lease is its delivery's: member = entry id
         scores = dict(zip(jobs, pipe.execute(), strict=True))
         orphans = [i for i in ids if i not in jobs or is_orphan(scores.get(i), now_ms)]
         if orphans:
@@ -204,12 +210,18 @@ def run_reaper(
     reaper: Reaper, stop: threading.Event, interval: float, healthy: Callable[[], bool] = lambda: True
 ) -> None:
     """Reap every ``interval`` seconds while ``healthy()``, one reaper at a time cluster-wide."""
+    refused = False  # logged once per spell of Redis refusing writes
     while not stop.wait(interval):
         if not healthy():
             continue  # just reconnected: live workers may not have beaten yet
         try:
             if reaper.try_lock(int(interval * 1000)):
                 reaper.reap_once()
+            refused = False
+        except (RedisOutOfMemory, redis.exceptions.OutOfMemoryError) as exc:  # the lock is a write
+            if not refused:
+                log.warning("reaper: not reaping while Redis refuses writes: %s", exc)
+            refused = True
         except (redis.RedisError, RedisUnavailable) as exc:  # declared_queues() raises the latter
             log.warning("reaper pass failed: %s", exc)
         except Exception:  # a bug must not end reaping for the worker's whole life

@@ -62,7 +62,7 @@ def test_a_stopped_job_that_ignores_the_flag_is_recorded_cancelled_when_it_retur
     job = q.enqueue(tasks.gated, redis_url, "stop:log", "stop:gate")
     wait_until(lambda: conn.redis.llen("stop:log") == 1, what="the job to start")
     assert job.stop() is True
-    held = worker.held.find(job.id)
+    held = next((j for jobs in worker.held.snapshot().values() for j in jobs if j.job_id == job.id), None)
     assert held is not None
     wait_until(lambda: held.cancel.is_set(), what="the heartbeat to pass the request on")
     conn.redis.rpush("stop:gate", "go")  # it returns normally, but was asked to stop
