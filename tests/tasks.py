@@ -189,6 +189,12 @@ def wait_for_event(name: str, limit: float = 30.0) -> str:
     return name
 
 
+def fail_on_event(name: str, limit: float = 30.0) -> None:
+    """wait_for_event, then raise ValueError: a failure the test times."""
+    wait_for_event(name, limit)
+    raise ValueError(f"failed after {name!r}")
+
+
 def spin(seconds: float) -> int:
     """Pure-Python CPU work for ``seconds``: holds the GIL as much as the interpreter lets it."""
     deadline = time.monotonic() + seconds

@@ -7,13 +7,12 @@ import logging
 import threading
 
 import click
-import redis
 
 from ..backend.store import Store
 from ..errors import ConfigurationError
 from ..job import Job
 from ..observe.listing import list_dead
-from ..worker.reaper import Health, Reaper, run_reaper
+from ..worker.reaper import Health, Reaper, run_reaper, writes_settled
 from .kit import reaper_dead_after, with_connection
 from .output import emit
 
@@ -51,23 +50,9 @@ def reaper(conn: Store, once: bool, dry_run: bool, interval: float, dead_after: 
             )
         )
         return
-    health = Health(settle=dead_after)
     stop = threading.Event()
-
-    def healthy() -> bool:
-        # A write probe, not PING (which Redis answers while it refuses writes): heartbeats
-        # refused for lack of memory must not look like dead workers once memory frees.
-        try:
-            if conn.accepts_writes():
-                health.ok()
-            else:
-                health.failed()
-        except redis.RedisError:
-            health.failed()
-        return health.settled()
-
     try:
-        run_reaper(r, stop, interval, healthy)
+        run_reaper(r, stop, interval, writes_settled(conn, Health(settle=dead_after)))
     except KeyboardInterrupt:
         stop.set()
 

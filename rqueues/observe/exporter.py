@@ -72,26 +72,17 @@ class ClusterCollector(Collector):
             yield from queue_metrics(snap)
             yield from worker_metrics(snap)
             yield from reaper_metrics(snap)
-            yield from self._memory_metrics()
+            yield _gauge(
+                "rqueues_redis_out_of_memory",
+                "1 if Redis refuses writes for lack of memory (maxmemory reached under noeviction): "
+                "nothing new is enqueued or claimed until memory frees.",
+                1 if snap.refusing_writes else 0,
+            )
         yield _gauge("rqueues_exporter_redis_up", "1 if Redis answered this scrape.", 1 if snap else 0)
         yield _gauge(
             "rqueues_exporter_scrape_duration_seconds",
             "Time this scrape spent reading Redis.",
             time.perf_counter() - began,
-        )
-
-    def _memory_metrics(self) -> Iterator[Metric]:
-        """Whether Redis refuses writes, from a probe that writes nothing (Store.accepts_writes)."""
-        try:
-            refusing = not self.conn.accepts_writes()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("scrape: cannot probe Redis for writes: %s", exc)
-            return
-        yield _gauge(
-            "rqueues_redis_out_of_memory",
-            "1 if Redis refuses writes for lack of memory (maxmemory reached under noeviction): "
-            "nothing new is enqueued or claimed until memory frees.",
-            1 if refusing else 0,
         )
 
 

@@ -171,6 +171,8 @@ def render(snap: Snapshot, rates: Mapping[str, QueueRates], running: Running) ->
     """The whole screen as plain text."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
     lines = [f"rqueues top  {stamp}  queues {len(snap.queues)}  workers {len(snap.workers)}  {_reaper(snap)}"]
+    if snap.refusing_writes:
+        lines.append("Redis is out of memory and refuses writes: nothing new is enqueued or claimed")
     lines += ["", table(queue_rows(snap, rates), QUEUE_COLUMNS), ""]
     lines.append(table(worker_rows(snap, running), WORKER_COLUMNS))
     return "\n".join(lines)

@@ -286,6 +286,8 @@ class Worker:
         if not self.slots.wait_free(1.0 if block else 0.0) or self._stopping.is_set():
             return ClaimRound(idle=False)
         result = self.dispatcher.claim_once()
+        if self.dispatcher.queues:
+            self.pressure.accepted()  # a claim went through: Redis accepts writes
         if result.stale:
             self._next_refresh = 0.0  # re-read the configs and re-route before the next claim
             return result

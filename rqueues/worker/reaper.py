@@ -42,7 +42,7 @@ from ..liveness import (
 
 log = logging.getLogger("rqueues.reaper")
 BATCH = 100  # pending entries examined per consumer per pass
-__all__ = ["MIN_DEAD_AFTER", "Health", "ReapReport", "Reaper", "run_reaper"]
+__all__ = ["MIN_DEAD_AFTER", "Health", "ReapReport", "Reaper", "run_reaper", "writes_settled"]
 
 
 @dataclass
@@ -204,6 +204,27 @@ class Reaper:
             elif result is GiveBack.DEAD:
                 report.dead_lettered += 1
         log.warning("queue %s: %s; gave back %d job(s)", config.name, reason, len(pairs))
+
+
+def writes_settled(conn: Store, health: Health) -> Callable[[], bool]:
+    """A ``healthy()`` for a reaper without a heartbeat of its own (`rqueues reaper`).
+
+    Settled once Redis has accepted writes for ``health.settle`` seconds. PING is not
+    enough: Redis answers it while it refuses writes, and the heartbeats it refused
+    then must not pass for dead workers once memory frees.
+    """
+
+    def healthy() -> bool:
+        try:
+            if conn.accepts_writes():
+                health.ok()
+            else:
+                health.failed()
+        except redis.RedisError:
+            health.failed()
+        return health.settled()
+
+    return healthy
 
 
 def run_reaper(
