@@ -44,7 +44,6 @@ def own_server() -> Iterator[EmbeddedServer]:
 @pytest.fixture
 def standalone_reaper(own_server: EmbeddedServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`rqueues reaper` on its own, the reaper that judged Redis healthy by PING."""
-    env = dict(os.environ)
     cmd = [sys.executable, "-m", "rqueues.cli", "reaper", "--redis-url", own_server.url]
     cmd += ["--dead-after", str(DEAD_AFTER), "--interval", "0.5"]
     with open(tmp_path / "reaper.log", "wb") as out:

@@ -22,7 +22,7 @@ from rqueues import Connection, Queue
 
 DEAD_AFTER = 2.0
 FIRST = 30.0  # the first attempt runs until it sees its cancellation flag
-LATER = 1.0
+LATER = 4.0  # long enough to be running when the paused worker wakes
 
 
 @pytest.mark.chaos
@@ -50,19 +50,19 @@ def test_a_paused_workers_copy_is_cancelled_its_outcome_discarded_and_it_serves_
     try:
         # Taken for dead after DEAD_AFTER; its job runs again on the other worker.
         wait_until(lambda: job.record().attempts == 2, timeout=20, what="the job to run elsewhere")
-        assert job.wait(timeout=20) == f"{other.current[0].process.pid}:2"
     finally:
-        resumed_at = sleeper.signal(0, signal.SIGCONT)
+        resumed_at = sleeper.signal(0, signal.SIGCONT)  # while the new delivery runs, under its lease
     cancelled = Path(log + ".cancelled")
     wait_until(cancelled.exists, timeout=15, what="the resumed worker to cancel its own copy")
     assert cancelled.read_text().split() == [job.id, str(paused_pid), "1"]
+    assert job.wait(timeout=20) == f"{other.current[0].process.pid}:2"
 
     rec = job.record()
     assert (rec.state, rec.attempts, rec.reclaims, rec.worker) == ("succeeded", 2, 1, other_id)
     assert job.result == f"{other.current[0].process.pid}:2"  # the stale copy's outcome was discarded
 
     other.stop()  # from now on only the resumed worker consumes the queue
-    later = q.enqueue(tasks.chaos_cooperative_file, log, LATER, LATER)
+    later = q.enqueue(tasks.chaos_cooperative_file, log, 0.1, 0.1)
     assert later.wait(timeout=20) == f"{paused_pid}:1"
     assert later.record().worker == paused_id
 
