@@ -48,7 +48,7 @@ def standalone_reaper(own_server: EmbeddedServer, tmp_path: Path) -> Iterator[su
     cmd += ["--dead-after", str(DEAD_AFTER), "--interval", "0.5"]
     with open(tmp_path / "reaper.log", "wb") as out:
         process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=dict(os.environ)
         )
     yield process
     process.terminate()
