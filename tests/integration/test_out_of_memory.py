@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 import redis
 import tasks
+from click.testing import CliRunner
 from prometheus_client import generate_latest
 
 from rqueues import Connection, Queue, RedisOutOfMemory, Worker, connect
 from rqueues.backend.keys import GROUP
 from rqueues.backend.replies import ClaimKind, GiveBack, HandleReply, Verdict
+from rqueues.cli import main
 from rqueues.observe.exporter import exporter_registry
 from rqueues.observe.snapshot import read_snapshot
 from rqueues.observe.top import render
@@ -87,6 +89,9 @@ def test_under_oom_nothing_new_is_claimed_started_enqueued_promoted_or_requeued(
         q.enqueue_many([(tasks.noop, (), {})] * 3)
     with pytest.raises(RedisOutOfMemory):
         q.declare(concurrency=3)
+    result = CliRunner().invoke(main, ["enqueue", "--redis-url", conn.url, "capped", "tasks:noop"])
+    assert result.exit_code == 1 and "is out of memory and refuses writes" in result.output
+    assert "Traceback" not in result.output
 
     accept_writes(conn)
     assert (waiting.state, later.state) == ("queued", "scheduled")
