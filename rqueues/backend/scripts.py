@@ -89,6 +89,7 @@ class Scripts:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._scripts = {name: client.register_script(source(name)) for name in _NAMES}
+        self._loaded: set[str] = set()  # SHAs loaded through this client (a restart forgets them)
 
     def send(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         """Send one call on ``client`` (a pipeline queues it); the raw reply."""
@@ -111,12 +112,18 @@ class Scripts:
         """Execute a pipeline of script calls in one round trip; errors come back as replies.
 
         redis-py sends SCRIPT EXISTS before every pipeline that calls a script, a second
-        round trip. Skip it; instead load the scripts and rerun the calls Redis answered
-        NOSCRIPT (they did not run), as after a restart or failover.
+        round trip. Skip it: a script this client has not loaded yet is loaded first (once),
+        so that the calls run in their order (a dead letter before the completion that
+        wakes a waiter); calls Redis still answers NOSCRIPT (they did not run), as after a
+        restart or failover, are rerun after the others.
         """
         if isinstance(pipe, ClusterPipeline):
             return list(pipe.execute(raise_on_error=False))
         scripts, pipe.scripts = list(pipe.scripts), set()
+        for script in scripts:
+            if script.sha not in self._loaded:
+                script.sha = script.registered_client.script_load(script.script)
+                self._loaded.add(script.sha)
         stack = list(pipe.command_stack)
         replies: list[Any] = pipe.execute(raise_on_error=False)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]

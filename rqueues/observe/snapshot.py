@@ -159,21 +159,8 @@ def read_snapshot(
     conn: Store, queues: Sequence[str] | None = None, dead_after: float = DEFAULT_DEAD_AFTER
 ) -> Snapshot:
     """Read every declared queue (or ``queues``), the live workers and the reaper's status."""
-    r = conn.redis
     keys = conn.keys
-    pipe = r.pipeline(transaction=False)
-    pipe.execute_command("TIME")  # redis-py refuses pipe.time() in a cluster pipeline
-    pipe.smembers(keys.queues)
-    pipe.zrange(keys.workers, 0, -1, withscores=True)
-    pipe.hgetall(keys.reaper)
-    pipe.lpushx(keys.write_probe, "")  # writes nothing; refused while Redis is out of memory
-    *replies, probe = pipe.execute(raise_on_error=False)
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    (secs, micros), members, beats, reaper_raw = replies
-    if isinstance(probe, Exception) and not isinstance(probe, OutOfMemoryError):
-        raise probe
+    (secs, micros), members, beats, reaper_raw, refusing = _registries(conn)
     now_ms = secs * 1000 + micros // 1000
     names = sorted(queues) if queues is not None else sorted(m.decode() for m in members)
     scores = {w.decode(): score for w, score in beats}
@@ -212,8 +199,27 @@ def read_snapshot(
     views = _with_oldest(conn, views, firsts, now_ms)
     return Snapshot(
         now_ms / 1000, views, workers, len(beats) - len(live), _reaper(reaper_raw, now_ms),
-        refusing_writes=isinstance(probe, OutOfMemoryError),
+        refusing_writes=refusing,
     )  # fmt: skip
+
+
+def _registries(conn: Store) -> tuple[Any, Any, Any, Any, bool]:
+    """Redis' clock, the declared queues, the heartbeats, the reaper's hash, and whether
+    Redis refuses writes, in one round trip."""
+    pipe = conn.redis.pipeline(transaction=False)
+    pipe.execute_command("TIME")  # redis-py refuses pipe.time() in a cluster pipeline
+    pipe.smembers(conn.keys.queues)
+    pipe.zrange(conn.keys.workers, 0, -1, withscores=True)
+    pipe.hgetall(conn.keys.reaper)
+    pipe.lpushx(conn.keys.write_probe, "")  # writes nothing; refused while Redis is out of memory
+    *replies, probe = pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    if isinstance(probe, Exception) and not isinstance(probe, OutOfMemoryError):
+        raise probe
+    clock, members, beats, reaper_raw = replies
+    return clock, members, beats, reaper_raw, isinstance(probe, OutOfMemoryError)
 
 
 def _queue(

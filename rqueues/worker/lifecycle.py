@@ -93,8 +93,7 @@ class Worker:
         self.observer = observer or Observer()
         self.held = Held()
         self.slots = Slots(concurrency)
-        self.health = Health(settle=dead_after, clock=clock)
-        self.pressure = Pressure()
+        self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
         self.acker = Acker(self.conn, self.held, self.observer)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
         self.dispatcher = Dispatcher(
