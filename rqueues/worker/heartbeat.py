@@ -105,7 +105,7 @@ class Heartbeat:
         for name, renewal in renewals.items():
             self._lost(name, renewal.get())
         if refused:
-            self._pressure.refused("heartbeat")
+            self._pressure.refused("worker description")
             self._health.failed()  # no reaping while writes are refused, nor until they settle
         else:
             self._pressure.accepted()

@@ -195,10 +195,11 @@ class Worker:
     def _shutdown(self) -> None:
         self.slots.wait_idle(time.monotonic() + self.shutdown_timeout, self._hard)
         self._reaper_stop.set()
-        leftover = [j for jobs in self.held.snapshot().values() for j in jobs if not j.done and not j.lost]
+        running = [j for jobs in self.held.snapshot().values() for j in jobs if not j.done]
+        leftover = [j for j in running if not j.lost]  # a lost delivery is no longer ours to hand back
         if leftover:
             self._hand_back(leftover)
-        self.executor.stop(timeout=None if not leftover else 0)
+        self.executor.stop(timeout=None if not running else 0)
         self.acker.stop(timeout=10.0)
         self.heartbeat.stop()
         try:
@@ -322,7 +323,7 @@ class Worker:
                 # Connection loss, a failover, OOM refusals: the loop must outlive them all.
                 self.observer.redis_error("dispatch")
                 if is_oom(exc):  # logged once; the heartbeat logs when writes go through again
-                    self.pressure.refused("claim")
+                    self.pressure.refused("claim")  # promote and start are refused alike
                     self._stopping.wait(OOM_RETRY)
                     continue
                 log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
