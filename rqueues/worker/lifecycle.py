@@ -43,8 +43,6 @@ from .settle import settle
 from .slots import Slots
 
 log = logging.getLogger("rqueues.worker")
-#: Seconds between claims while Redis refuses writes for lack of memory.
-OOM_RETRY = 0.5
 
 
 def default_worker_id() -> str:
@@ -324,7 +322,7 @@ class Worker:
                 self.observer.redis_error("dispatch")
                 if is_oom(exc):  # logged once; the heartbeat logs when writes go through again
                     self.pressure.refused("claim")  # promote and start are refused alike
-                    self._stopping.wait(OOM_RETRY)
+                    self._stopping.wait(defaults.OOM_RETRY_SECONDS)
                     continue
                 log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
