@@ -30,6 +30,8 @@ LEASE_SECONDS = 30.0
 REFRESH_SECONDS = 1.0
 #: Worker slots when none are given.
 CONCURRENCY = 8
+#: Seconds between a worker's claims while Redis refuses writes for lack of memory.
+OOM_RETRY_SECONDS = 0.5
 #: Seconds running jobs may take to finish after SIGTERM.
 SHUTDOWN_TIMEOUT = 30.0
 

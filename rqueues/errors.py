@@ -69,6 +69,18 @@ class RedisUnavailable(RqueuesError, ConnectionError):
     """Redis could not be reached."""
 
 
+class RedisOutOfMemory(RqueuesError):
+    """Redis refuses writes: its memory reached maxmemory under the noeviction policy."""
+
+    def __init__(self, server: str = "") -> None:
+        self.server = server
+        super().__init__(
+            f"Redis{f' at {server}' if server else ''} is out of memory and refuses writes (used "
+            "memory reached maxmemory with maxmemory-policy noeviction); nothing was written. "
+            "Free memory (finished records expire after their result TTL) or raise maxmemory"
+        )
+
+
 class DuplicateJob(RqueuesError, ValueError):
     """A job with this id already exists."""
 

@@ -11,12 +11,13 @@ import redis
 
 from .admin import Purged, delete_queue, purge_queue
 from .backend import scripts
+from .backend.clients import redact
 from .backend.counts import read_counts
 from .backend.keys import GROUP, check_queue_name
 from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
-from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared
+from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared, RedisOutOfMemory
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
@@ -165,6 +166,8 @@ class Queue:
                 raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
 
     def _raise(self, error: redis.ResponseError) -> None:
+        if isinstance(error, redis.exceptions.OutOfMemoryError):  # enqueue.lua is refused whole
+            raise RedisOutOfMemory(redact(self.connection.url)) from error
         text = str(error)
         if text.startswith("NOQUEUE"):
             raise QueueNotDeclared(self.name) from None

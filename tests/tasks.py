@@ -113,6 +113,23 @@ def chaos_record_file(path: str, seconds: float) -> str:
     return job.id if job else "?"
 
 
+def chaos_cooperative_file(path: str, first: float, later: float) -> str:
+    """chaos_record_file for a job that checks its cancellation flag: the first attempt runs up to
+    ``first`` seconds, later ones ``later``. A run that sees the flag ends at once and appends
+    ``JOB PID ATTEMPT`` to ``path + '.cancelled'``. Returns ``PID:ATTEMPT``: whose outcome stood."""
+    _append_line(path, _run_line("start"))
+    job = rqueues.current_job()
+    attempt = job.attempts if job else 0
+    deadline = time.monotonic() + (first if attempt <= 1 else later)
+    while time.monotonic() < deadline:
+        if job is not None and job.cancelled:
+            _append_line(path + ".cancelled", f"{job.id} {os.getpid()} {attempt}")
+            break
+        time.sleep(0.02)
+    _append_line(path, _run_line("end"))
+    return f"{os.getpid()}:{attempt}"
+
+
 def kill_own_worker(url: str, log_key: str) -> None:
     """A poison job: logs its start, then kills the worker process running it, every time."""
     r = redis.Redis.from_url(url)
@@ -187,6 +204,12 @@ def wait_for_event(name: str, limit: float = 30.0) -> str:
     if not EVENTS.setdefault(name, threading.Event()).wait(limit):
         raise TimeoutError(f"event {name!r} not set within {limit}s")
     return name
+
+
+def fail_on_event(name: str, limit: float = 30.0) -> None:
+    """wait_for_event, then raise ValueError: a failure the test times."""
+    wait_for_event(name, limit)
+    raise ValueError(f"failed after {name!r}")
 
 
 def spin(seconds: float) -> int:

@@ -7,9 +7,11 @@ The cost is a fixed number of commands per queue, never a walk over jobs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from redis.exceptions import OutOfMemoryError
 
 from .keys import GROUP, QueueKeys
 
@@ -86,16 +88,35 @@ def parse_counts(replies: Sequence[Any]) -> QueueCounts:
     )
 
 
+def read_together(store: Any, queue_it: Callable[[Any], None]) -> list[Any]:
+    """Replies of the reads ``queue_it(pipe)`` adds, in one round trip, as one consistent view
+    (a transaction) where every key is on one server; errors come back as replies.
+
+    Redis 7.0 refuses every command queued in a transaction while it is out of memory,
+    reads included: then the reads go in a plain pipeline, so the counts stay visible.
+    """
+    pipe = store.redis.pipeline(transaction=not store.cluster)
+    queue_it(pipe)
+    try:
+        return list(pipe.execute(raise_on_error=False))
+    except OutOfMemoryError:
+        pipe = store.redis.pipeline(transaction=False)
+        queue_it(pipe)
+        return list(pipe.execute(raise_on_error=False))
+
+
 def read_counts(store: Any, names: Sequence[str]) -> dict[str, QueueCounts]:
     """Counts of ``names`` in one round trip, by Redis' clock; undeclared queues are left out."""
-    pipe = store.redis.pipeline(transaction=not store.cluster)
+    pipe = store.redis.pipeline(transaction=False)
     pipe.execute_command("TIME")  # redis-py refuses pipe.time() in a cluster pipeline
     secs, micros = pipe.execute()[0]
     now_ms = int(secs) * 1000 + int(micros) // 1000
-    pipe = store.redis.pipeline(transaction=not store.cluster)
-    for name in names:
-        queue_commands(pipe, store.keys.queue(name), now_ms)
-    replies = pipe.execute(raise_on_error=False)
+
+    def reads(pipe: Any) -> None:
+        for name in names:
+            queue_commands(pipe, store.keys.queue(name), now_ms)
+
+    replies = read_together(store, reads)
     out = {}
     for i, name in enumerate(names):
         counts = parse_counts(replies[i * PER_QUEUE : (i + 1) * PER_QUEUE])

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from ..errors import ConfigurationError
 
-#: Bumped when the layout of keys or records changes incompatibly.
-KEYSPACE_VERSION = 1
+#: Bumped when the layout of keys or records changes incompatibly
+#: (2: a lease's member is its delivery's stream entry id, no longer the job id).
+KEYSPACE_VERSION = 2
 GROUP = "rqueues"
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -109,3 +110,8 @@ class Keyspace:
     def reaper_lock(self) -> str:
         """Held by the one reaper acting at a time; left to expire, it paces passes."""
         return f"{self.prefix}:reaper:lock"
+
+    @property
+    def write_probe(self) -> str:
+        """Never created: LPUSHX on it writes nothing, yet Redis refuses it while out of memory."""
+        return f"{self.prefix}:write-probe"

@@ -23,6 +23,7 @@ class ClaimKind(enum.IntEnum):
     EMPTY = 1  # nothing waiting: block on the stream and the events stream
     CAPPED = 2  # the limit is reached: block on the events stream
     GONE = 3  # the queue is no longer declared
+    STALE = 4  # the queue's config changed since the caller read it: re-read, re-route
 
 
 #: The job id given for an entry whose job field cannot be decoded: no record has it.
@@ -128,7 +129,8 @@ class GiveBack(enum.Enum):
 
     QUEUED = "queued"  # a new entry waits in the stream
     DEAD = "dead"  # reclaimed too often: dead-lettered
-    GONE = "gone"  # the delivery was no longer pending: nothing done
+    DROPPED = "dropped"  # the job was cancelled or finished: the leftover delivery is dropped
+    GONE = "gone"  # the delivery was no longer pending (or the record is missing): nothing done
 
     @classmethod
     def parse_all(cls, raw: Sequence[Any]) -> list[GiveBack]:

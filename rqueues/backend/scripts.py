@@ -16,6 +16,7 @@ from redis.cluster import ClusterPipeline
 from redis.exceptions import NoScriptError
 
 from .. import defaults
+from ..codec import encode_error
 from .keys import GROUP, QueueKeys
 from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, Started, WatchReply, texts
 
@@ -26,6 +27,10 @@ _NAMES = (
     "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
     "drop_queue", "unrun",
 )  # fmt: skip
+
+#: The error a stopped job's record keeps (`rqueues stop`), whichever of the worker
+#: and complete.lua saw the request first.
+STOPPED = encode_error("Stopped", "stopped on request (rqueues stop)", "")
 
 #: Constants every script may use, defined once in rqueues.defaults.
 PREAMBLE = f"local EVENTS_MAXLEN = {defaults.EVENTS_MAXLEN}\n"
@@ -137,8 +142,10 @@ class Scripts:
     def enqueue(self, q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> list[str]:
         return self.run(enqueue(q, jobs))
 
-    def claim(self, q: QueueKeys, consumer: str, want: int, lease_ms: int) -> ClaimReply:
-        return self.run(claim(q, consumer, want, lease_ms))
+    def claim(
+        self, q: QueueKeys, consumer: str, want: int, lease_ms: int, config_version: int | None = None
+    ) -> ClaimReply:
+        return self.run(claim(q, consumer, want, lease_ms, config_version))
 
     def start(self, q: QueueKeys, job_ids: Sequence[str], worker: str) -> list[Started]:
         return self.run(start(q, job_ids, worker))
@@ -164,8 +171,8 @@ class Scripts:
     def promote(self, q: QueueKeys, job_ids: Sequence[str]) -> int:
         return self.run(promote(q, job_ids))
 
-    def renew(self, q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> list[str]:
-        return self.run(renew(q, job_ids, lease_ms))
+    def renew(self, q: QueueKeys, consumer: str, entries: Sequence[str], lease_ms: int) -> list[str]:
+        return self.run(renew(q, consumer, entries, lease_ms))
 
     def cancel(self, q: QueueKeys, job_id: str) -> HandleReply:
         return self.run(cancel(q, job_id))
@@ -240,24 +247,30 @@ def enqueue(q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> Call[list[str]]:
     return Call("enqueue", keys, [v for j in jobs for v in j], texts)
 
 
-def claim(q: QueueKeys, consumer: str, want: int, lease_ms: int) -> Call[ClaimReply]:
+def claim(
+    q: QueueKeys, consumer: str, want: int, lease_ms: int, config_version: int | None = None
+) -> Call[ClaimReply]:
+    """``config_version``: the version of the queue's config the caller routed by; a newer
+    one makes the claim STALE (None skips the check)."""
     keys = [q.stream, q.leases, q.config, q.events, q.dead, q.scheduled]
-    return Call("claim", keys, [GROUP, consumer, want, lease_ms], ClaimReply.parse)
+    version = "" if config_version is None else config_version
+    return Call("claim", keys, [GROUP, consumer, want, lease_ms, version], ClaimReply.parse)
 
 
 def start(q: QueueKeys, job_ids: Sequence[str], worker: str) -> Call[list[Started]]:
     return Call("start", [q.job(j) for j in job_ids], [worker], Started.parse_all)
 
 
-def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]]) -> Call[int]:
-    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job."""
+def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED) -> Call[int]:
+    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job;
+    ``stopped`` is the error stored for a job whose record carries a stop request."""
     keys = [q.stream, q.leases, q.events, q.config, q.scheduled, *(q.job(o[1]) for o in outcomes)]
-    return Call("complete", keys, [GROUP, *(v for o in outcomes for v in o)], int)
+    return Call("complete", keys, [GROUP, stopped, *(v for o in outcomes for v in o)], int)
 
 
 def deadletter(q: QueueKeys, entries: Sequence[Sequence[str]]) -> Call[int]:
     """entries: (entry id, job id, reason) per job."""
-    keys = [q.stream, q.leases, q.dead, q.events, *(q.job(e[1]) for e in entries)]
+    keys = [q.stream, q.leases, q.dead, q.events, q.config, *(q.job(e[1]) for e in entries)]
     return Call("deadletter", keys, [GROUP, *(v for e in entries for v in e)], int)
 
 
@@ -285,9 +298,9 @@ def promote(q: QueueKeys, job_ids: Sequence[str]) -> Call[int]:
     return Call("promote", [q.scheduled, q.stream, *(q.job(j) for j in job_ids)], list(job_ids), int)
 
 
-def renew(q: QueueKeys, job_ids: Sequence[str], lease_ms: int) -> Call[list[str]]:
-    """The job ids whose lease was missing."""
-    return Call("renew", [q.leases], [lease_ms, *job_ids], texts)
+def renew(q: QueueKeys, consumer: str, entries: Sequence[str], lease_ms: int) -> Call[list[str]]:
+    """Renew the leases of ``consumer``'s deliveries ``entries``; the entries no longer its own."""
+    return Call("renew", [q.leases, q.stream], [lease_ms, GROUP, consumer, *entries], texts)
 
 
 def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:

@@ -14,11 +14,11 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import MovedError, RedisClusterException
+from redis.exceptions import MovedError, OutOfMemoryError, RedisClusterException
 
 from .. import defaults
 from ..checks import check_int
-from ..errors import ConfigurationError, PayloadTooLarge, RedisUnavailable
+from ..errors import ConfigurationError, PayloadTooLarge, RedisOutOfMemory, RedisUnavailable
 from . import cluster
 from .clients import client_for, cluster_unavailable, redact
 from .keys import Keyspace
@@ -88,9 +88,22 @@ class Store:
         next_cursor, found = self.redis.scan(cursor, match=match, count=count)
         return int(next_cursor), list(found)
 
+    def accepts_writes(self) -> bool:
+        """Whether Redis accepts memory-growing writes now (False while it is out of memory).
+
+        LPUSHX on a key that never exists writes nothing, yet Redis refuses it, as it
+        refuses every such command, while used memory is above maxmemory under noeviction.
+        """
+        try:
+            self.redis.lpushx(self.keys.write_probe, "")
+        except OutOfMemoryError:
+            return False
+        return True
+
     @contextlib.contextmanager
     def guard(self, sending: int = 0) -> Iterator[None]:
-        """Turn a connection failure into RedisUnavailable naming the server.
+        """Turn a connection failure into RedisUnavailable naming the server, and a write
+        refused for lack of memory into RedisOutOfMemory.
 
         ``sending`` is the size of the largest value the guarded commands send: Redis
         answers a value above its ``proto-max-bulk-len`` with a protocol error or by
@@ -99,6 +112,8 @@ class Store:
         large = sending > MIN_BULK_LIMIT
         try:
             yield
+        except OutOfMemoryError as exc:
+            raise RedisOutOfMemory(redact(self.url)) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             if large and isinstance(exc, redis.ConnectionError) and self._reachable():
                 raise PayloadTooLarge(self._too_large(sending, exc)) from exc

@@ -6,13 +6,12 @@ import json
 import threading
 
 import click
-import redis
 
 from ..backend.store import Store
 from ..errors import ConfigurationError
 from ..job import Job
 from ..observe.listing import list_dead
-from ..worker.reaper import Health, Reaper, run_reaper
+from ..worker.reaper import Health, Reaper, run_reaper, writes_settled
 from .kit import dead_after_option, with_connection
 from .logs import setup_logging
 from .output import emit
@@ -51,19 +50,9 @@ def reaper(conn: Store, once: bool, dry_run: bool, interval: float, dead_after: 
             )
         )
         return
-    health = Health(settle=dead_after)
     stop = threading.Event()
-
-    def healthy() -> bool:
-        try:
-            conn.redis.ping()
-            health.ok()
-        except redis.RedisError:
-            health.failed()
-        return health.settled()
-
     try:
-        run_reaper(r, stop, interval, healthy)
+        run_reaper(r, stop, interval, writes_settled(conn, Health(settle=dead_after)))
     except KeyboardInterrupt:
         stop.set()
 

@@ -73,6 +73,12 @@ class ClusterCollector(Collector):
             yield from queue_metrics(snap)
             yield from worker_metrics(snap)
             yield from reaper_metrics(snap)
+            yield _gauge(
+                "rqueues_redis_out_of_memory",
+                "1 if Redis refuses writes for lack of memory (maxmemory reached under noeviction): "
+                "nothing new is enqueued or claimed until memory frees.",
+                1 if snap.refusing_writes else 0,
+            )
         yield _gauge("rqueues_exporter_redis_up", "1 if Redis answered this scrape.", 1 if snap else 0)
         yield _gauge(
             "rqueues_exporter_scrape_duration_seconds",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..backend.deliveries import jobs_of
 from ..backend.keys import GROUP
 from ..backend.replies import job_id_of
 from ..backend.store import Store
@@ -22,7 +23,8 @@ def list_jobs(
 ) -> list[JobRecord]:
     """Jobs of the given queues (default: all declared), newest first.
 
-    Running jobs come from the leases, queued ones from the stream after the
+    Running jobs come from the leases (each names its stream entry, which names the
+    job), queued ones from the stream after the
     group's delivery point; finished ones need a SCAN of job records, bounded
     by ``limit``.
     """
@@ -41,8 +43,9 @@ def list_jobs(
 def _candidate_ids(conn: Store, queue: str, state: str | None, limit: int) -> list[str]:
     keys = conn.keys.queue(queue)
     r = conn.redis
-    if state == "running":
-        return [j for j in map(job_id_of, r.zrange(keys.leases, 0, -1)) if j]
+    if state == "running":  # a lease's member is its delivery's entry id
+        entries = [(keys, m.decode()) for m in r.zrange(keys.leases, 0, -1)]
+        return [job for job in jobs_of(r, entries) if job is not None]
     if state == "queued":
         groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
         start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")

@@ -17,6 +17,10 @@ Definitions (per queue):
 
 A worker is live while its heartbeat in the workers registry is at most
 ``dead_after`` seconds old: the rule the reaper applies.
+
+Whether Redis refuses writes (out of memory under noeviction) comes from LPUSHX
+on a key that never exists: it writes nothing, and Redis refuses it exactly
+when it refuses a claim or an enqueue.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backend.counts import PER_QUEUE, QueueCounts, as_int, parse_counts, queue_commands
+from redis.exceptions import OutOfMemoryError
+
+from ..backend.counts import PER_QUEUE, QueueCounts, as_int, parse_counts, queue_commands, read_together
 from ..backend.store import Store
 from ..config import parse_configs
 from ..liveness import DEAD_AFTER, live_workers
@@ -134,9 +140,11 @@ class Snapshot:
     workers: list[WorkerView]  # live only
     dead_workers: int  # still registered, heartbeat too old
     reaper: ReaperView | None  # None: no reaper has ever written its hash
+    refusing_writes: bool = False  # Redis is out of memory (noeviction at maxmemory)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "redis_refusing_writes": self.refusing_writes,
             "time": self.time,
             "queues": [q.to_json() for q in self.queues],
             "workers": [w.to_json() for w in self.workers],
@@ -149,14 +157,8 @@ def read_snapshot(
     conn: Store, queues: Sequence[str] | None = None, dead_after: float = DEAD_AFTER
 ) -> Snapshot:
     """Read every declared queue (or ``queues``), the live workers and the reaper's status."""
-    r = conn.redis
     keys = conn.keys
-    pipe = r.pipeline(transaction=False)
-    pipe.execute_command("TIME")  # redis-py refuses pipe.time() in a cluster pipeline
-    pipe.smembers(keys.queues)
-    pipe.zrange(keys.workers, 0, -1, withscores=True)
-    pipe.hgetall(keys.reaper)
-    (secs, micros), members, beats, reaper_raw = pipe.execute()
+    (secs, micros), members, beats, reaper_raw, refusing = _registries(conn)
     now_ms = secs * 1000 + micros // 1000
     names = sorted(queues) if queues is not None else sorted(m.decode() for m in members)
     scores = {w.decode(): score for w, score in beats}
@@ -166,12 +168,13 @@ def read_snapshot(
 
     # One snapshot of all queues: a transaction where every key is on one server,
     # so that pending, leases and lag agree with each other.
-    pipe = r.pipeline(transaction=not conn.cluster)
-    for name in names:
-        queue_commands(pipe, keys.queue(name), now_ms)
-    for wid in live_ids:
-        pipe.hgetall(keys.worker(wid))
-    replies = pipe.execute(raise_on_error=False)
+    def reads(pipe: Any) -> None:
+        for name in names:
+            queue_commands(pipe, keys.queue(name), now_ms)
+        for wid in live_ids:
+            pipe.hgetall(keys.worker(wid))
+
+    replies = read_together(conn, reads)
     workers = [
         _worker(wid, raw, ages[wid])
         for wid, raw in zip(live_ids, replies[len(names) * PER_QUEUE :], strict=True)
@@ -192,7 +195,29 @@ def read_snapshot(
             if view.waiting and last_delivered is not None:
                 firsts[name] = last_delivered
     views = _with_oldest(conn, views, firsts, now_ms)
-    return Snapshot(now_ms / 1000, views, workers, len(beats) - len(live), _reaper(reaper_raw, now_ms))
+    return Snapshot(
+        now_ms / 1000, views, workers, len(beats) - len(live), _reaper(reaper_raw, now_ms),
+        refusing_writes=refusing,
+    )  # fmt: skip
+
+
+def _registries(conn: Store) -> tuple[Any, Any, Any, Any, bool]:
+    """Redis' clock, the declared queues, the heartbeats, the reaper's hash, and whether
+    Redis refuses writes, in one round trip."""
+    pipe = conn.redis.pipeline(transaction=False)
+    pipe.execute_command("TIME")  # redis-py refuses pipe.time() in a cluster pipeline
+    pipe.smembers(conn.keys.queues)
+    pipe.zrange(conn.keys.workers, 0, -1, withscores=True)
+    pipe.hgetall(conn.keys.reaper)
+    pipe.lpushx(conn.keys.write_probe, "")  # writes nothing; refused while Redis is out of memory
+    *replies, probe = pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    if isinstance(probe, Exception) and not isinstance(probe, OutOfMemoryError):
+        raise probe
+    clock, members, beats, reaper_raw = replies
+    return clock, members, beats, reaper_raw, isinstance(probe, OutOfMemoryError)
 
 
 def _queue(

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import redis
 
+from ..backend.deliveries import jobs_of
 from ..backend.store import Store
 from ..errors import RqueuesError
 from ..liveness import DEAD_AFTER
@@ -140,12 +141,16 @@ def running_jobs(conn: Store, snap: Snapshot, limit: int = MAX_JOBS) -> Running:
     pipe = conn.redis.pipeline(transaction=False)
     for q in snap.queues:
         pipe.zrangebyscore(conn.keys.queue(q.name).leases, now_ms, "+inf", start=0, num=limit)
-    where = [
-        (q.name, m.decode()) for q, members in zip(snap.queues, pipe.execute(), strict=True) for m in members
-    ]
+    leased = [
+        (conn.keys.queue(q.name), m.decode())
+        for q, members in zip(snap.queues, pipe.execute(), strict=True)
+        for m in members
+    ][:limit]
+    # A lease names its delivery (the stream entry), whose entry names the job.
+    where = [(k, job) for (k, _), job in zip(leased, jobs_of(conn.redis, leased), strict=True) if job]
     pipe = conn.redis.pipeline(transaction=False)
-    for name, job in where[:limit]:
-        pipe.hmget(conn.keys.queue(name).job(job), "function", "worker")
+    for keys, job in where:
+        pipe.hmget(keys.job(job), "function", "worker")
     out: Running = {}
     for fn, worker in pipe.execute() if where else []:
         if fn and worker:
@@ -179,11 +184,13 @@ def render(
     """The whole screen as plain text; within ``width`` columns when given."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
     head = f"{title}  {stamp}  queues {len(snap.queues)}  workers {len(snap.workers)}  {_reaper(snap)}"
+    if snap.refusing_writes:
+        head += "\nRedis is out of memory and refuses writes: nothing new is enqueued or claimed"
     queues, workers = queue_rows(snap, rates), worker_rows(snap, running)
     if width is None:
         body = [table(queues, QUEUE_COLUMNS), "", table(workers, WORKER_COLUMNS)]
     else:
-        head = head[:width]
+        head = "\n".join(line[:width] for line in head.splitlines())
         body = [
             fit(queues, QUEUE_COLUMNS, width, QUEUE_DROP),
             "",

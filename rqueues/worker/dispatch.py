@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import redis
+
 from ..backend import scripts
 from ..backend.keys import QueueKeys
 from ..backend.replies import NO_JOB_ID, ClaimKind, Delivery, Started, StartStatus, undecodable_reason
@@ -44,6 +46,7 @@ class ClaimRound:
     claimed: int = 0
     waits: dict[str, str] = field(default_factory=dict)
     idle: bool = True
+    stale: bool = False  # a queue's config changed since the last refresh: refresh, then claim
 
 
 class Dispatcher:
@@ -98,8 +101,18 @@ class Dispatcher:
             if free - result.claimed <= 0:
                 break
             keys = self.conn.keys.queue(name)
-            reply = self.conn.scripts.claim(keys, self.worker_id, free - result.claimed, self.lease_ms)
+            config = self.configs.get(name)
+            version = config.version if config is not None else None
+            reply = self.conn.scripts.claim(
+                keys, self.worker_id, free - result.claimed, self.lease_ms, version
+            )
             self._clock_offset_ms = reply.now_ms - time.time() * 1000
+            if reply.kind is ClaimKind.STALE:
+                # Routed by an older config (its tags may now exclude this worker): nothing
+                # was taken; the caller refreshes and re-routes before claiming again.
+                result.stale = True
+                result.idle = False
+                continue
             if reply.due_ms is not None:
                 self.due[name] = self.clock() + max(0, reply.due_ms - reply.now_ms) / 1000
             else:
@@ -129,7 +142,11 @@ class Dispatcher:
             self._dead_letter_undecodable(keys, [d for d in taken if not d.valid])
         if not deliveries:
             return len(taken)
-        replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
+        try:
+            replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
+        except redis.RedisError:
+            self._hand_back(keys, deliveries)
+            raise
         config = self.configs.get(queue)
         default_ttl = config.result_ttl if config else RESULT_TTL
         runnable, others = [], []
@@ -138,6 +155,7 @@ class Dispatcher:
             if started.status is StartStatus.RUN:
                 runnable.append(job)
             elif started.status is StartStatus.MISSING:
+                job.done = True
                 others.append(Outcome(job, "dead", reason=MISSING_RECORD))
             else:  # a tombstone: cancelled while waiting
                 job.done = True
@@ -153,19 +171,25 @@ class Dispatcher:
         return len(taken)
 
     def _dead_letter_undecodable(self, keys: QueueKeys, bad: Sequence[Delivery]) -> None:
-        """Entries whose job field is not UTF-8 cannot name a record: dead letters, at once.
-
-        Their lease was taken under the raw job field: released by that name too.
-        """
-        batch = self.conn.scripts.batch()
+        """Entries whose job field is not UTF-8 cannot name a record: dead letters, at once
+        (their leases, named by entry, go with them)."""
         rows = [(d.entry, NO_JOB_ID, undecodable_reason(d.raw_job or b"")) for d in bad]
-        batch.add(scripts.deadletter(keys, rows))
-        batch.command(lambda p: p.zrem(keys.leases, *(d.raw_job for d in bad)))
-        batch.execute(raise_first=True)
+        self.conn.scripts.run(scripts.deadletter(keys, rows))
         log.warning(
             "queue %s: dead-lettered %d entries whose job id is not UTF-8: %s",
             keys.name, len(bad), ", ".join(d.entry for d in bad),
         )  # fmt: skip
+
+    def _hand_back(self, keys: QueueKeys, deliveries: Sequence[Delivery]) -> None:
+        """Release deliveries that could not be started (Redis refused start.lua, for example
+        out of memory): back on the queue now, not after their leases expire."""
+        try:
+            self.conn.scripts.giveback(
+                keys, [(d.entry, d.job_id) for d in deliveries],
+                reclaim=False, max_reclaims=0, reason="could not start", error=b"",
+            )  # fmt: skip
+        except redis.RedisError:
+            pass  # pending with no renewed lease: the reaper gives them back as orphans
 
     def block(self, waits: Mapping[str, str], timeout: float) -> None:
         """Wait in Redis for a new entry or a released lease; never a sleep loop."""

@@ -37,6 +37,7 @@ class Claimed:
     cancel: Flag = field(default_factory=Flag)
     stop_requested: bool = False  # `rqueues stop`: the outcome is 'cancelled'
     done: bool = False  # finished running; its outcome is on the way to Redis
+    lost: bool = False  # the delivery is no longer this worker's: not renewed, its outcome discarded
 
     @functools.cached_property
     def timeout(self) -> float | None:

@@ -21,6 +21,7 @@ from ..backend.store import Store
 from ..liveness import Clock, Health
 from .held import Held
 from .observer import Observer
+from .pressure import Pressure, is_oom
 
 log = logging.getLogger("rqueues.worker")
 
@@ -37,6 +38,7 @@ class Heartbeat:
         observer: Observer,
         health: Health,
         clock: Clock = time.monotonic,
+        pressure: Pressure | None = None,
     ) -> None:
         self._conn = conn
         self.worker_id = worker_id
@@ -47,6 +49,7 @@ class Heartbeat:
         self._observer = observer
         self._health = health
         self._clock = clock
+        self._pressure = pressure or Pressure()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rqueues-heartbeat", daemon=True)
 
@@ -71,7 +74,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         """Register as alive, renew held leases, pass on stop requests and timeouts."""
-        held = self._held.snapshot()
+        held = {q: [j for j in jobs if not j.lost] for q, jobs in self._held.snapshot().items()}
         now = self._clock()
         running = [job for jobs in held.values() for job in jobs if not job.done]
         for job in running:
@@ -82,18 +85,33 @@ class Heartbeat:
             k: v if isinstance(v, (str, int, float)) else json.dumps(v) for k, v in self._describe().items()
         }
         batch = self._conn.scripts.batch(self._conn.redis)
-        batch.add(scripts.beat(keys.workers, self.worker_id))
-        batch.command(lambda p: p.hset(keys.worker(self.worker_id), mapping=info))
-        batch.command(lambda p: p.pexpire(keys.worker(self.worker_id), int(self.interval * 10_000)))
+        stamp = batch.add(scripts.beat(keys.workers, self.worker_id))
+        described = batch.command(lambda p: p.hset(keys.worker(self.worker_id), mapping=info))
+        expiry = batch.command(lambda p: p.pexpire(keys.worker(self.worker_id), int(self.interval * 10_000)))
         renewals = {
-            name: batch.add(scripts.renew(keys.queue(name), [j.job_id for j in jobs], self._lease_ms))
+            name: batch.add(
+                scripts.renew(keys.queue(name), self.worker_id, [j.entry for j in jobs], self._lease_ms)
+            )
             for name, jobs in held.items()
+            if jobs
         }
         stops = [(job, batch.command(_read_stop(keys.queue(job.queue).job(job.job_id)))) for job in running]
-        batch.execute(raise_first=True)
+        batch.execute()
+        # The stamp and the renewals are allow-oom scripts: they go through while Redis is out
+        # of memory. The description is a plain write, which Redis then refuses.
+        refused = described.error is not None and is_oom(described.error)
+        for pending in (stamp, expiry, *renewals.values(), *(stop for _, stop in stops)):
+            pending.get()
+        if not refused:
+            described.get()
         for name, renewal in renewals.items():
             self._lost(name, renewal.get())
-        self._health.ok()
+        if refused:
+            self._pressure.refused("worker description")
+            self._health.failed()  # no reaping while writes are refused, nor until they settle
+        else:
+            self._pressure.accepted()
+            self._health.ok()
         self._observer.heartbeat()
         for job, stop in stops:
             if stop.get() and not job.stop_requested:
@@ -101,16 +119,29 @@ class Heartbeat:
                 job.stop_requested = True
                 job.cancel.set()
 
-    def _lost(self, queue: str, job_ids: list[str]) -> None:
-        """Flag held jobs whose lease was gone; one acknowledged meanwhile is fine."""
-        gone = [self._held.find(job_id) for job_id in job_ids]
-        gone_jobs = [job for job in gone if job is not None and not job.done]
-        for job in gone_jobs:
-            job.cancel.set()
-        if gone_jobs:
+    def _lost(self, queue: str, entries: list[str]) -> None:
+        """Flag held deliveries that are no longer this worker's, each once.
+
+        Their leases are not renewed again (whatever delivery replaced them keeps its
+        own lease), their jobs' cancellation flags are set, and an outcome of a
+        delivery that was given back is discarded by complete.lua. One acknowledged
+        meanwhile is fine.
+        """
+        newly = []
+        for entry in entries:
+            job = self._held.find(queue, entry)
+            if job is None or job.lost:
+                continue
+            job.lost = True
+            if not job.done:
+                job.cancel.set()
+                newly.append(job)
+        if newly:
             log.warning(
-                "leases of %d job(s) in queue %r expired before renewal (they may run elsewhere): %s",
-                len(gone_jobs), queue, ", ".join(j.job_id for j in gone_jobs),
+                "leases of %d job(s) in queue %r expired before renewal or were given back "
+                "(they may run elsewhere); cancelled, and an outcome of a delivery given back "
+                "is discarded: %s",
+                len(newly), queue, ", ".join(f"{j.job_id} (entry {j.entry})" for j in newly),
             )  # fmt: skip
 
     def deregister(self) -> None:

@@ -39,6 +39,7 @@ from .heartbeat import Heartbeat
 from .held import Held
 from .joblog import JobLog
 from .observer import Observer, Observers
+from .pressure import Pressure, is_oom
 from .reaper import Reaper, run_reaper
 from .refusal import Refusals
 from .registry import refuse_live_duplicate
@@ -98,7 +99,7 @@ class Worker:
         self.observer = Observers(joblog, observer) if observer else joblog
         self.held = Held()
         self.slots = Slots(concurrency)
-        self.health = Health(settle=dead_after, clock=clock)
+        self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
         refusals = Refusals(self.conn, self.worker_id, dead_after)
         self.acker = Acker(self.conn, self.held, self.observer, refusals)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
@@ -108,7 +109,7 @@ class Worker:
         )  # fmt: skip
         self.heartbeat = Heartbeat(
             self.conn, self.worker_id, self.describe, self.held, self.lease_ms, heartbeat_seconds,
-            self.observer, self.health, clock,
+            self.observer, self.health, clock, self.pressure,
         )  # fmt: skip
         self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
         self.started_at = time.time()
@@ -215,10 +216,11 @@ class Worker:
     def _shutdown(self) -> None:
         self.slots.wait_idle(time.monotonic() + self.shutdown_timeout, self._hard)
         self._reaper_stop.set()
-        leftover = [job for jobs in self.held.snapshot().values() for job in jobs if not job.done]
+        running = [j for jobs in self.held.snapshot().values() for j in jobs if not j.done]
+        leftover = [j for j in running if not j.lost]  # a lost delivery is no longer ours to hand back
         if leftover:
             self._hand_back(leftover)
-        self.executor.stop(timeout=None if not leftover else 0)
+        self.executor.stop(timeout=None if not running else 0)
         self.acker.stop(timeout=10.0)
         self.heartbeat.stop()
         try:
@@ -316,6 +318,11 @@ class Worker:
         if not self.slots.wait_free(1.0 if block else 0.0) or self._stopping.is_set():
             return ClaimRound(idle=False)
         result = self.dispatcher.claim_once()
+        if self.dispatcher.queues:
+            self.pressure.accepted()  # a claim went through: Redis accepts writes
+        if result.stale:
+            self._next_refresh = 0.0  # re-read the configs and re-route before the next claim
+            return result
         if result.claimed or not block or self._burst_done(result):
             return result
         wake = min([self._next_refresh, *self.dispatcher.due.values()])
@@ -347,6 +354,10 @@ class Worker:
             except (redis.RedisError, RedisUnavailable) as exc:  # refresh() raises the latter
                 # Connection loss, a failover, OOM refusals: the loop must outlive them all.
                 self.observer.redis_error("dispatch")
+                if is_oom(exc):  # logged once; the heartbeat logs when writes go through again
+                    self.pressure.refused("claim")  # promote and start are refused alike
+                    self._stopping.wait(defaults.OOM_RETRY_SECONDS)
+                    continue
                 log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

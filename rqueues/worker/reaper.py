@@ -9,6 +9,9 @@ example by a Redis restart without the last second of AOF) and is given back too
 One reaper acts at a time: each pass takes a short lock. Workers run it on a
 thread; `rqueues reaper` runs it standalone. It keeps invariants 2 and 3 of
 docs/internals.md.
+
+A pass that cannot write is not a pass: while Redis refuses writes for lack of
+memory the reaper gives nothing back (reap_once raises RedisOutOfMemory first).
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from typing import Any
 import redis
 
 from ..backend import scripts
+from ..backend.clients import redact
 from ..backend.keys import GROUP, QueueKeys
 from ..backend.replies import NO_JOB_ID, GiveBack, job_id_of, undecodable_reason
 from ..backend.store import Store
 from ..codec import encode_error
 from ..config import ConfigProblems, QueueConfig
-from ..errors import RedisUnavailable
+from ..errors import RedisOutOfMemory, RedisUnavailable
 from ..liveness import (
     DEAD_AFTER,
     MIN_DEAD_AFTER,
@@ -41,7 +45,7 @@ from ..liveness import (
 
 log = logging.getLogger("rqueues.reaper")
 BATCH = 100  # pending entries examined per consumer per pass
-__all__ = ["MIN_DEAD_AFTER", "Health", "ReapReport", "Reaper", "run_reaper"]
+__all__ = ["MIN_DEAD_AFTER", "Health", "ReapReport", "Reaper", "run_reaper", "writes_settled"]
 
 
 @dataclass
@@ -72,6 +76,8 @@ class Reaper:
     def reap_once(self, now_ms: int | None = None) -> ReapReport:
         """One pass over every declared queue, judged at ``now_ms`` (default: Redis' clock)."""
         r = self.conn.redis
+        if not self.dry_run and not self.conn.accepts_writes():
+            raise RedisOutOfMemory(redact(self.conn.url))
         if now_ms is None:
             secs, micros = r.time()
             now_ms = secs * 1000 + micros // 1000
@@ -149,8 +155,8 @@ class Reaper:
         ids = [e["message_id"].decode() for e in entries]
         jobs = self._job_ids(keys, ids)
         pipe = r.pipeline(transaction=False)
-        for job in jobs.values():
-            pipe.zscore(keys.leases, job)
+        for entry in jobs:
+            pipe.zscore(keys.leases, entry)  # a lease is its delivery's: member = entry id
         scores = dict(zip(jobs, pipe.execute(), strict=True))
         orphans = [i for i in ids if i not in jobs or is_orphan(scores.get(i), now_ms)]
         if orphans:
@@ -226,16 +232,43 @@ class Reaper:
         log.warning("queue %s: dead-lettered %d entries whose job id is not UTF-8", keys.name, len(rows))
 
 
+def writes_settled(conn: Store, health: Health) -> Callable[[], bool]:
+    """A ``healthy()`` for a reaper without a heartbeat of its own (`rqueues reaper`).
+
+    Settled once Redis has accepted writes for ``health.settle`` seconds. PING is not
+    enough: Redis answers it while it refuses writes, and the heartbeats it refused
+    then must not pass for dead workers once memory frees.
+    """
+
+    def healthy() -> bool:
+        try:
+            if conn.accepts_writes():
+                health.ok()
+            else:
+                health.failed()
+        except redis.RedisError:
+            health.failed()
+        return health.settled()
+
+    return healthy
+
+
 def run_reaper(
     reaper: Reaper, stop: threading.Event, interval: float, healthy: Callable[[], bool] = lambda: True
 ) -> None:
     """Reap every ``interval`` seconds while ``healthy()``, one reaper at a time cluster-wide."""
+    refused = False  # logged once per spell of Redis refusing writes
     while not stop.wait(interval):
         if not healthy():
             continue  # just reconnected: live workers may not have beaten yet
         try:
             if reaper.try_lock(int(interval * 1000)):
                 reaper.reap_once()
+            refused = False
+        except (RedisOutOfMemory, redis.exceptions.OutOfMemoryError) as exc:  # the lock is a write
+            if not refused:
+                log.warning("reaper: not reaping while Redis refuses writes: %s", exc)
+            refused = True
         except (redis.RedisError, RedisUnavailable) as exc:  # declared_queues() raises the latter
             log.warning("reaper pass failed: %s", exc)
         except Exception:  # a bug must not end reaping for the worker's whole life

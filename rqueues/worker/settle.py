@@ -7,18 +7,19 @@ import random
 from collections.abc import Callable
 
 from .. import defaults
-from ..codec import encode_error
+from ..backend.scripts import STOPPED
 from ..retry import RetryPolicy
 from .execution import Claimed, Outcome, failure
 
-STOPPED = encode_error("Stopped", "stopped on request (rqueues stop)", "")
+__all__ = ["STOPPED", "settle"]
 
 
 def settle(outcome: Outcome, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> Outcome:
     """The outcome to store for a run that ended with ``outcome``.
 
     A stop that was requested wins over success or failure (the job is
-    'cancelled'); a failure is retried after the policy's delay while attempts
+    'cancelled'; complete.lua applies the same rule to a stop the worker had not
+    seen yet); a failure is retried after the policy's delay while attempts
     remain and the exception qualifies, unless it is permanent (the same error
     would come back on every retry: see run_job); else it is final.
     """

@@ -40,9 +40,18 @@ class Pool:
     starts a replacement (a new worker id), at most ``max_restarts`` times per pool.
     """
 
-    def __init__(self, url: str, args: list[str], log_dir: Path, restart: bool, max_restarts: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        args: list[str],
+        log_dir: Path,
+        restart: bool,
+        max_restarts: int,
+        command: list[str] | None = None,
+    ) -> None:
         self.url = url
         self.args = args
+        self.command = command or ["-m", "rqueues.cli", "worker"]
         self.log_dir = log_dir
         self.restart = restart
         self.max_restarts = max_restarts
@@ -70,7 +79,7 @@ class Pool:
         worker_id = f"chaos-{slot}-{len(self.spawns)}-{os.urandom(2).hex()}"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", "rqueues.cli", "worker", "--redis-url", self.url]
+        cmd = [sys.executable, *self.command, "--redis-url", self.url]
         cmd += ["--worker-id", worker_id, "--import", "tasks", *self.args]
         log_path = self.log_dir / f"{worker_id}.log"
         with open(log_path, "wb") as log:
@@ -155,13 +164,20 @@ class Pool:
 
 @pytest.fixture
 def pools(tmp_path: Path) -> Iterator[Callable[..., Pool]]:
-    """pools(url, conn, count, *worker_args, restart=False, max_restarts=20): a started Pool."""
+    """pools(url, conn, count, *worker_args, restart=False, max_restarts=20, command=None): a started
+    Pool; ``command`` replaces ``-m rqueues.cli worker`` (e.g. the short-lease worker of lease_worker.py)."""
     made: list[Pool] = []
 
     def make(
-        url: str, conn: Connection, count: int, *args: str, restart: bool = False, max_restarts: int = 20
+        url: str,
+        conn: Connection,
+        count: int,
+        *args: str,
+        restart: bool = False,
+        max_restarts: int = 20,
+        command: list[str] | None = None,
     ) -> Pool:
-        pool = Pool(url, list(args), tmp_path, restart, max_restarts)
+        pool = Pool(url, list(args), tmp_path, restart, max_restarts, command)
         made.append(pool)
         return pool.start(count, conn)
 

@@ -189,7 +189,7 @@ def test_orphans_of_a_live_consumer_are_given_back_once_their_lease_expired(
     for job in (orphan, kept):
         age_delivery(conn, "default", "w-live", taken[job.id], idle_ms=60_000)
     expired = redis_ms(conn) - 1
-    conn.redis.zadd(keys.leases, {orphan.id: expired, young.id: expired})
+    conn.redis.zadd(keys.leases, {taken[orphan.id]: expired, taken[young.id]: expired})  # by delivery
 
     report = Reaper(conn, dead_after=DEAD_AFTER).reap_once()
 

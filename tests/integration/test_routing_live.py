@@ -8,7 +8,7 @@ from typing import Any
 
 import tasks
 
-from rqueues import Connection, Queue
+from rqueues import Connection, Queue, Worker
 
 StartWorker = Callable[..., Any]
 
@@ -80,3 +80,27 @@ def test_changing_a_queues_tags_reroutes_running_workers(
     q.declare()
     stuck.wait(timeout=10)
     assert stuck.record().worker == worker.worker_id
+
+
+def test_tag_routing_holds_from_the_moment_declare_returns(conn: Connection) -> None:
+    """Re-declared with tags this worker lacks, then enqueued at once: the worker's next claim
+    sees its view of the queue is stale, re-reads it and leaves the job for a tagged worker.
+
+    The worker is driven by hand and would not re-read the configs on its own for an hour,
+    so only the version check in the claim can keep it from taking the job.
+    """
+    race = Queue("race", conn)
+    race.declare()
+    worker = Worker(conn, imports=["tasks"], worker_id="w-untagged", refresh_seconds=3600, reaper=False)
+    worker.run_once(block=False)
+    assert worker.queues == ["race"]
+
+    assert race.declare(tags=["role=none"]).version == 2
+    job = race.enqueue(tasks.noop)
+    for _ in range(3):
+        worker.run_once(block=False)
+
+    assert job.state == "queued"
+    assert worker.queues == []
+    assert worker.configs["race"].tags == ("role=none",)
+    assert len(worker.held) == 0

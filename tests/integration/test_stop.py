@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 import tasks
 from click.testing import CliRunner, Result
 
-from rqueues import Connection, JobCancelled, Queue
+from rqueues import Connection, JobCancelled, Queue, RetryPolicy
 from rqueues.backend.keys import GROUP
 from rqueues.cli import main
 
@@ -62,7 +63,7 @@ def test_a_stopped_job_that_ignores_the_flag_is_recorded_cancelled_when_it_retur
     job = q.enqueue(tasks.gated, redis_url, "stop:log", "stop:gate")
     wait_until(lambda: conn.redis.llen("stop:log") == 1, what="the job to start")
     assert job.stop() is True
-    held = worker.held.find(job.id)
+    held = next((j for jobs in worker.held.snapshot().values() for j in jobs if j.job_id == job.id), None)
     assert held is not None
     wait_until(lambda: held.cancel.is_set(), what="the heartbeat to pass the request on")
     conn.redis.rpush("stop:gate", "go")  # it returns normally, but was asked to stop
@@ -89,3 +90,26 @@ def test_stop_refuses_a_job_that_is_not_running(
     assert queued.wait(timeout=15) is None  # the refused stop left no mark: it runs normally
     assert queued.record().state == "succeeded"
     assert f"job {queued.id} is succeeded, not running" in cli("stop", queued.id, code=1).output
+
+
+@pytest.mark.parametrize("function", [tasks.wait_for_event, tasks.fail_on_event])
+def test_a_stop_accepted_before_the_outcome_is_stored_wins_even_unseen_by_the_heartbeat(
+    conn: Connection, quick_worker: Callable[..., Any], wait_until: Any, function: Callable[..., Any]
+) -> None:
+    """The job ends before its worker's heartbeat (every 10 s here) reads the request: it still
+    ends cancelled, neither succeeded nor retried."""
+    q = Queue("default", conn)
+    q.declare(retry=RetryPolicy(retries=2, backoff=0.01))
+    quick_worker(heartbeat_seconds=10.0, lease_seconds=60.0, dead_after=30.0)
+    name = f"stop-unseen:{function.__name__}"
+    event = tasks.EVENTS.setdefault(name, threading.Event())
+    job = q.enqueue(function, name)
+    wait_until(lambda: job.state == "running", what="the job to start")
+    assert job.stop() is True
+    event.set()  # the job returns (or raises) now, long before the next heartbeat
+    with pytest.raises(JobCancelled):
+        job.wait(timeout=15)
+    rec = job.record()
+    assert (rec.state, rec.attempts) == ("cancelled", 1)
+    assert rec.errors[-1]["type"] == "Stopped"
+    assert_released(conn, "default")

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Cancel a queued or scheduled job. A queued job's stream entry stays as a
 -- tombstone (XDEL would make the group's lag unknown); the worker that claims it
 -- acknowledges it unrun and gives the record its result TTL then (complete.lua),
@@ -7,8 +8,7 @@
 -- KEYS[1] job hash, KEYS[2] events, KEYS[3] scheduled, KEYS[4] config hash
 -- ARGV[1] job id, ARGV[2] default result TTL (s)
 -- Returns {1} when cancelled, {0, state} when the job is not queued, {-1} when missing.
--- Under OOM: refused at its first write (HSET) unless the job left the scheduled set
--- (ZREM) first, in which case it completes.
+-- Under OOM: allowed (flags=allow-oom): it only withdraws work.
 local function ttl_of(value)
   -- An integer number of seconds EXPIRE takes as written (Lua prints larger numbers
   -- in exponent form), else nil.

@@ -1,31 +1,40 @@
+#!lua flags=allow-oom
 -- Store the outcome of finished jobs, then acknowledge them and release their leases.
 -- The outcome is written in the same atomic call as the acknowledgement, and only
 -- when this delivery is still pending: a delivery the reaper already gave back
--- (its worker was taken for dead) must not overwrite the record of a new attempt.
+-- (its worker was taken for dead) must not overwrite the record of a new attempt,
+-- and its lease (the entry id) is not the new delivery's.
+-- A stop request recorded before this call wins over the run's outcome: the job
+-- ends 'cancelled' with the stopped error, even when it ended before its worker's
+-- heartbeat read the request.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5] scheduled,
 -- KEYS[6..] job hashes
--- ARGV[1] group; then per job 6 values: entry id, job id, state, outcome blob,
+-- ARGV[1] group, ARGV[2] the error stored for a stopped job (msgpack);
+--         then per job 6 values: entry id, job id, state, outcome blob,
 --         result ttl (s), retry delay (ms)
 --   state ''       leave the record as it is (a consumed tombstone)
 --         'retry'  keep the error as this attempt's, schedule the job after the delay
 --         other    final: the blob goes to 'result' when 'succeeded', else to 'error'
 -- Returns the number of deliveries that were still pending (and so completed).
+-- Under OOM: allowed (flags=allow-oom): it settles work already taken and frees its lease.
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local capped = tonumber(redis.call('HGET', KEYS[4], 'concurrency') or '0') > 0
-local entries, jobs = {}, {}
+local entries = {}
 for i = 6, #KEYS do
-  local a = (i - 6) * 6 + 1
+  local a = (i - 6) * 6 + 2
   local entry, job, state, blob = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local ttl, delay = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local key = KEYS[i]
   if redis.call('XACK', KEYS[1], ARGV[1], entry) == 1 then
     entries[#entries + 1] = entry
-    jobs[#jobs + 1] = job
-    local v = redis.call('HMGET', key, 'state', 'attempts', 'watched')
+    local v = redis.call('HMGET', key, 'state', 'attempts', 'watched', 'stop')
     local watched = false
     if v[1] then
       local attempts = v[2] or '0'
+      if v[4] and (state == 'succeeded' or state == 'failed' or state == 'retry') then
+        state, blob = 'cancelled', ARGV[2]
+      end
       if state == 'retry' then
         redis.call('HSET', key, 'state', 'scheduled', 'error', blob, 'error.' .. attempts, blob)
         redis.call('ZADD', KEYS[5], now + delay, job)
@@ -48,6 +57,6 @@ end
 for i = 1, #entries, 500 do
   local j = math.min(i + 499, #entries)
   redis.call('XDEL', KEYS[1], unpack(entries, i, j))
-  redis.call('ZREM', KEYS[2], unpack(jobs, i, j))
+  redis.call('ZREM', KEYS[2], unpack(entries, i, j))
 end
 return #entries

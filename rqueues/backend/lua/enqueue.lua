@@ -1,3 +1,4 @@
+#!lua
 -- Add jobs to a declared queue: write each job record, then one stream entry per
 -- job, or, for a job with a due time, an entry in the scheduled set.
 -- A scheduled job also adds an entry to the events stream, so idle workers learn its due time.
@@ -7,6 +8,8 @@
 --         delay in ms ('' or 0 to run now)
 -- Returns the stream entry ids ('' for a scheduled job), or an error: NOQUEUE (queue
 --         not declared), DUPLICATE <job id> (a record with that id exists; nothing written).
+-- Under OOM: refused whole before it runs (no flags): nothing new is enqueued, and the
+-- caller gets RedisOutOfMemory.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOQUEUE')
 end

@@ -1,13 +1,22 @@
+#!lua flags=allow-oom
 -- Give jobs a worker no longer runs back to their queue as new stream entries, in
--- one atomic step per job: acknowledge the old delivery, release its lease, add a
--- new entry. Used for the jobs of dead workers (counted as reclaims; past the
--- limit the job is dead-lettered) and for a stopping worker's hand-back (not counted).
+-- one atomic step per delivery: acknowledge it, release its lease (the entry id), add
+-- a new entry. Used for the jobs of dead workers (counted as reclaims; past the limit
+-- the job is dead-lettered) and for a stopping worker's hand-back (not counted).
+-- Only a job whose record is 'running' or 'queued' comes back: the leftover delivery
+-- of a cancelled or finished job is acknowledged and dropped. Only a delivery that
+-- started ('running') counts a reclaim and records the interrupted attempt's error,
+-- under that attempt's number and never over an error already recorded there; one
+-- claimed but never started ('queued') goes back as it was.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] dead, KEYS[4] events, KEYS[5] config,
 -- KEYS[6..] job hashes
 -- ARGV[1] group, ARGV[2] 1 to count a reclaim, 0 for a hand-back, ARGV[3] max reclaims,
 -- ARGV[4] reason, ARGV[5] the error recorded for the interrupted attempt (msgpack);
 -- then per job 2 values: entry id, job id
--- Returns per job: 'queued', 'dead', or 'gone' (the delivery was no longer pending).
+-- Returns per job: 'queued', 'dead', 'dropped' (the job was no longer running or
+-- queued), or 'gone' (the delivery was no longer pending, or the record is missing).
+-- Under OOM: allowed (flags=allow-oom): it releases leases; a stopping worker must be
+-- able to hand its jobs back.
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local count, max = ARGV[2] == '1', tonumber(ARGV[3])
@@ -21,16 +30,19 @@ for i = 6, #KEYS do
     out[#out + 1] = 'gone'
   else
     redis.call('XDEL', KEYS[1], entry)
-    redis.call('ZREM', KEYS[2], job)
+    redis.call('ZREM', KEYS[2], entry)
+    local v = redis.call('HMGET', key, 'state', 'attempts')
+    local state = v[1]
     local reclaims = 0
-    if count and redis.call('EXISTS', key) == 1 then
+    if state == 'running' and count then
       reclaims = redis.call('HINCRBY', key, 'reclaims', 1)
-      local attempts = redis.call('HGET', key, 'attempts') or '0'
-      redis.call('HSET', key, 'error.' .. attempts, ARGV[5])
+      redis.call('HSETNX', key, 'error.' .. (v[2] or '0'), ARGV[5])
     end
-    if redis.call('EXISTS', key) == 0 then
+    if not state then
       out[#out + 1] = 'gone'
-    elseif count and reclaims > max then
+    elseif state ~= 'running' and state ~= 'queued' then
+      out[#out + 1] = 'dropped'
+    elseif reclaims > max then
       local reason = ARGV[4] .. '; reclaimed ' .. reclaims .. ' times (max_reclaims ' .. max .. ')'
       local dead = redis.call('XADD', KEYS[3], '*', 'job', job, 'entry', entry, 'at', now, 'reason', reason)
       redis.call('HSET', key, 'state', 'dead', 'finished_at', now, 'reason', reason, 'dead_entry', dead)

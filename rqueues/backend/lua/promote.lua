@@ -1,8 +1,11 @@
+#!lua
 -- Move due jobs from the scheduled set to the stream. Safe to run from any worker
 -- at once: a job already moved by another call is skipped.
 -- KEYS[1] scheduled, KEYS[2] stream, KEYS[3..] job hashes
 -- ARGV    the job ids, in the order of their keys
 -- Returns the number of jobs moved.
+-- Under OOM: refused whole before it runs (no flags): due jobs wait in the scheduled set
+-- until memory frees.
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local moved = 0

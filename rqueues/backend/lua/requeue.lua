@@ -1,7 +1,9 @@
+#!lua
 -- Put a dead-lettered or failed job back on its queue, keeping its id and history.
 -- KEYS[1] job hash, KEYS[2] stream, KEYS[3] dead
 -- ARGV[1] job id
 -- Returns {1} when requeued, {0, state} when the job is in another state, {-1} when missing.
+-- Under OOM: refused whole before it runs (no flags): it queues work again.
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {-1} end
 if state ~= 'dead' and state ~= 'failed' then return {0, state} end

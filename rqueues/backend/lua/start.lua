@@ -1,3 +1,4 @@
+#!lua
 -- Mark claimed jobs as running and return what is needed to run them.
 -- KEYS[1..] job hashes
 -- ARGV[1] worker id
@@ -5,6 +6,8 @@
 --   status 'run'     the job was queued and is now running
 --          'missing' no record (expired or deleted): the caller dead-letters the entry
 --          <state>   any other state (e.g. cancelled): the caller acknowledges without running
+-- Under OOM: refused whole before it runs (no flags): it starts new work. Claims are
+-- refused first; a delivery claimed just before memory ran out is handed back by its worker.
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local out = {}

@@ -1,7 +1,10 @@
--- Ask the worker running a job to stop it; its heartbeat reads the flag.
+#!lua flags=allow-oom
+-- Ask the worker running a job to stop it; its heartbeat reads the flag, and
+-- complete.lua reads it too, so a job that ends first is still stored as cancelled.
 -- KEYS[1] job hash
 -- Returns {1, worker} when the request was recorded, {0, state} when the job is not
 -- running, {-1} when missing.
+-- Under OOM: allowed (flags=allow-oom): a running job can still be stopped.
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {-1} end
 if state ~= 'running' then return {0, state} end

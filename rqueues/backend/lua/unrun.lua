@@ -19,7 +19,7 @@ for i = 5, #KEYS do
     out[#out + 1] = 'gone'
   else
     redis.call('XDEL', KEYS[1], entry)
-    redis.call('ZREM', KEYS[2], job)
+    redis.call('ZREM', KEYS[2], entry)  -- the lease is the delivery's
     if redis.call('HGET', key, 'state') == 'running' then
       local attempts = tonumber(redis.call('HGET', key, 'attempts') or '1') or 1
       redis.call('HSET', key, 'state', 'queued', 'attempts', math.max(0, attempts - 1),
