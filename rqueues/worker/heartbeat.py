@@ -17,9 +17,11 @@ from typing import Any
 import redis
 
 from ..backend import scripts
+from ..backend.clients import redact
 from ..backend.store import Store
 from ..liveness import Clock, Health
 from .held import Held
+from .link import Link
 from .observer import Observer
 from .pressure import Pressure, is_oom
 
@@ -39,6 +41,7 @@ class Heartbeat:
         health: Health,
         clock: Clock = time.monotonic,
         pressure: Pressure | None = None,
+        link: Link | None = None,
     ) -> None:
         self._conn = conn
         self.worker_id = worker_id
@@ -49,6 +52,7 @@ class Heartbeat:
         self._observer = observer
         self._health = health
         self._clock = clock
+        self.link = link or Link(redact(conn.url), clock)
         self._pressure = pressure or Pressure()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rqueues-heartbeat", daemon=True)
@@ -68,7 +72,7 @@ class Heartbeat:
             except redis.RedisError as exc:
                 self._health.failed()
                 self._observer.redis_error("heartbeat")
-                log.warning("heartbeat failed (%s); retrying in %.1fs", exc, self.interval)
+                self.link.failed("heartbeat", exc)  # logged once per outage, not every beat
             except Exception:  # a bug or an odd record must not end the heartbeat: the worker would look dead
                 log.exception("heartbeat failed; retrying in %.1fs", self.interval)
 
@@ -112,6 +116,7 @@ class Heartbeat:
         else:
             self._pressure.accepted()
             self._health.ok()
+        self.link.ok()
         self._observer.heartbeat()
         for job, stop in stops:
             if stop.get() and not job.stop_requested:

@@ -21,6 +21,7 @@ import redis
 
 from .. import defaults
 from ..backend import scripts
+from ..backend.clients import redact
 from ..backend.keys import check_queue_name
 from ..backend.replies import Dropped
 from ..backend.settings import setting_warnings
@@ -38,6 +39,7 @@ from .executors.thread import ThreadExecutor
 from .heartbeat import Heartbeat
 from .held import Held
 from .joblog import JobLog
+from .link import Link
 from .observer import Observer, Observers
 from .pressure import Pressure, is_oom
 from .reaper import Reaper, run_reaper
@@ -100,6 +102,7 @@ class Worker:
         self.held = Held()
         self.slots = Slots(concurrency)
         self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
+        self.link = Link(redact(self.conn.url), clock)
         refusals = Refusals(self.conn, self.worker_id, dead_after)
         self.acker = Acker(self.conn, self.held, self.observer, refusals)
         self.executor = ThreadExecutor(concurrency, self._run, self._done)
@@ -109,7 +112,7 @@ class Worker:
         )  # fmt: skip
         self.heartbeat = Heartbeat(
             self.conn, self.worker_id, self.describe, self.held, self.lease_ms, heartbeat_seconds,
-            self.observer, self.health, clock, self.pressure,
+            self.observer, self.health, clock, self.pressure, self.link,
         )  # fmt: skip
         self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
         self.started_at = time.time()
@@ -358,7 +361,10 @@ class Worker:
                     self.pressure.refused("claim")  # promote and start are refused alike
                     self._stopping.wait(defaults.OOM_RETRY_SECONDS)
                     continue
-                log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
+                if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, RedisUnavailable)):
+                    self.link.failed("dispatch", exc)  # logged once per outage
+                else:
+                    log.warning("Redis error (%s); retrying in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception:  # a bug or a record no check foresaw must not end the dispatcher

@@ -15,7 +15,10 @@ import pytest
 from rqueues.backend.scripts import _NAMES, source
 
 #: Scripts that only renew, release or settle work already taken (or withdraw work).
-ALLOWED = {"beat", "renew", "complete", "deadletter", "giveback", "cancel", "stop", "watch"}
+ALLOWED = {
+    "beat", "renew", "complete", "deadletter", "giveback", "cancel", "stop", "watch",
+    "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue",
+}  # fmt: skip
 #: Scripts that create new work: nothing of theirs may run while Redis refuses writes.
 REFUSED = {"claim", "start", "enqueue", "promote", "requeue"}
 

@@ -6,7 +6,7 @@
 -- ARGV[1] group, ARGV[2] consumer
 -- Returns 1 when the consumer is gone (deleted, or it did not exist), 0 when it was
 -- kept because entries are pending for it, -1 when the stream or group does not exist.
--- Under OOM: runs (allow-oom); it only removes.
+-- Under OOM: allowed (flags=allow-oom): it only removes.
 local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
 if type(pending) == 'table' and pending.err then return -1 end
 if #pending > 0 then return 0 end

@@ -5,7 +5,7 @@
 -- KEYS[1] the workers registry (zset: worker id -> last heartbeat, ms)
 -- ARGV[1] cutoff (ms): the latest heartbeat that counts as dead; ARGV[2..] worker ids
 -- Returns the ids removed.
--- Under OOM: runs (allow-oom); it only removes.
+-- Under OOM: allowed (flags=allow-oom): it only removes.
 local cutoff = tonumber(ARGV[1])
 local removed = {}
 for i = 2, #ARGV do

@@ -7,7 +7,7 @@
 -- ARGV[1] group; then per job 3 values: entry id, job id, refusers (JSON list of worker ids)
 -- Returns per job: 'queued', or 'gone' (the delivery was no longer pending, or the
 --   record is missing or no longer running: nothing is queued).
--- Under OOM: runs (allow-oom). It only moves a job back and releases its lease, which
+-- Under OOM: allowed (flags=allow-oom). It only moves a job back and releases its lease, which
 -- must not be refused when memory is short; its one new entry replaces the one deleted.
 local capped = (tonumber(redis.call('HGET', KEYS[4], 'concurrency') or '0') or 0) > 0
 local out = {}
