@@ -20,22 +20,20 @@ from typing import Any
 import redis
 
 from .. import defaults
-from ..backend import scripts
 from ..backend.clients import redact
 from ..backend.keys import check_queue_name
-from ..backend.replies import Dropped
 from ..backend.settings import setting_warnings
 from ..backend.store import Store, as_store
 from ..config import ConfigProblems, QueueConfig
 from ..errors import ConfigurationError, RedisUnavailable
 from ..functions import FunctionRegistry
 from ..liveness import Clock, Health, check_dead_after
-from ..retry import RetryPolicy
 from ..routing import automatic_tags
 from .acker import Acker
 from .dispatch import ClaimRound, Dispatcher
 from .execution import Claimed, Outcome, run_job
 from .executors.thread import ThreadExecutor
+from .finish import Finisher
 from .heartbeat import Heartbeat
 from .held import Held
 from .joblog import JobLog
@@ -46,7 +44,7 @@ from .reaper import Reaper, run_reaper
 from .refusal import Refusals
 from .registry import refuse_live_duplicate
 from .selection import select_queues
-from .settle import settle, unsettled
+from .shutdown import hand_back, leave, wake
 from .slots import Slots
 
 log = logging.getLogger("rqueues.worker")
@@ -54,6 +52,22 @@ log = logging.getLogger("rqueues.worker")
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{os.urandom(2).hex()}"
+
+
+def _observers(job_logs: JobLog | bool, observer: Observer | None) -> Observer:
+    """Job log lines come first: a job's start is logged before metrics count it."""
+    joblog = job_logs if isinstance(job_logs, JobLog) else JobLog(lines=bool(job_logs))
+    return Observers(joblog, observer) if observer else joblog
+
+
+def _check_timing(
+    concurrency: int, lease_seconds: float, heartbeat_seconds: float, dead_after: float
+) -> None:
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    if lease_seconds <= 3 * heartbeat_seconds:
+        raise ConfigurationError("lease_seconds must exceed three heartbeat intervals")
+    check_dead_after(dead_after, heartbeat_seconds)
 
 
 class Worker:
@@ -79,33 +93,26 @@ class Worker:
         job_logs: JobLog | bool = True,
         clock: Clock = time.monotonic,
     ) -> None:
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigurationError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        if lease_seconds <= 3 * heartbeat_seconds:
-            raise ConfigurationError("lease_seconds must exceed three heartbeat intervals")
-        check_dead_after(dead_after, heartbeat_seconds)
+        _check_timing(concurrency, lease_seconds, heartbeat_seconds, dead_after)
         self.conn: Store = as_store(connection)
         self.worker_id = worker_id or default_worker_id()
         self.own_tags = set(tags)
-        self.tags = self.own_tags | automatic_tags(self.worker_id)
+        self.tags = self.own_tags | automatic_tags(self.worker_id)  # what queue patterns match
         self.explicit = [check_queue_name(q) for q in queues] if queues else None
-        self.concurrency = concurrency
+        self.concurrency, self.burst, self.clock = concurrency, burst, clock
         self.functions = FunctionRegistry(imports)
-        self.burst = burst
         self.lease_ms = int(lease_seconds * 1000)
-        self.refresh_seconds = refresh_seconds
-        self.shutdown_timeout = shutdown_timeout
-        self.clock = clock
-        # Job log lines come first: a job's start is logged before metrics count it.
-        joblog = job_logs if isinstance(job_logs, JobLog) else JobLog(lines=bool(job_logs))
-        self.observer = Observers(joblog, observer) if observer else joblog
-        self.held = Held()
-        self.slots = Slots(concurrency)
+        self.refresh_seconds, self.shutdown_timeout = refresh_seconds, shutdown_timeout
+        self.observer = _observers(job_logs, observer)
+        self.held, self.slots = Held(), Slots(concurrency)
         self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
         self.link = Link(redact(self.conn.url), clock)
         refusals = Refusals(self.conn, self.worker_id, dead_after)
         self.acker = Acker(self.conn, self.held, self.observer, refusals)
-        self.executor = ThreadExecutor(concurrency, self._run, self._done)
+        self.finisher = Finisher(
+            lambda: self.dispatcher.configs, self.acker, self.observer, self.slots, self._refresh_now
+        )
+        self.executor = ThreadExecutor(concurrency, self._run, self.finisher.done)
         self.dispatcher = Dispatcher(
             self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
             self.observer, clock,
@@ -116,14 +123,10 @@ class Worker:
         )  # fmt: skip
         self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
         self.started_at = time.time()
-        self._stopping = threading.Event()
-        self._hard = threading.Event()
-        self._reaper_stop = threading.Event()
+        self._stopping, self._hard, self._reaper_stop = (threading.Event() for _ in range(3))
         self._consumed: set[str] = set()
         self._warned: set[str] = set()
         self.config_problems = ConfigProblems()
-        # Queues whose jobs this worker could not import -> their config version then.
-        self._refused: dict[str, int] = {}
         self._next_refresh = 0.0
 
     @property
@@ -180,25 +183,7 @@ class Worker:
             self._hard.set()
         self.slots.wake()
         # Off this thread: stop() runs in signal handlers, which must not touch the pool's lock.
-        threading.Thread(target=self._wake_dispatcher, name="rqueues-wake", daemon=True).start()
-
-    def _wake_dispatcher(self) -> None:
-        """End the dispatcher's blocking read now instead of at its timeout.
-
-        Other workers idle on these queues wake once too, find nothing and block again.
-        """
-        try:
-            pipe = self.conn.redis.pipeline(transaction=False)
-            for name in self.queues:
-                events = self.conn.keys.queue(name).events
-                # NOMKSTREAM: a queue deleted meanwhile must not get its events stream back.
-                pipe.xadd(
-                    events, {"wake": self.worker_id}, maxlen=defaults.EVENTS_MAXLEN, approximate=True,
-                    nomkstream=True,
-                )  # fmt: skip
-            pipe.execute()
-        except redis.RedisError:
-            pass  # the read ends at its timeout anyway
+        threading.Thread(target=wake, args=(self.conn, self.queues, self.worker_id), daemon=True).start()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -222,48 +207,15 @@ class Worker:
         running = [j for jobs in self.held.snapshot().values() for j in jobs if not j.done]
         leftover = [j for j in running if not j.lost]  # a lost delivery is no longer ours to hand back
         if leftover:
-            self._hand_back(leftover)
+            hand_back(self.conn, self.held, leftover)
         self.executor.stop(timeout=None if not running else 0)
         self.acker.stop(timeout=10.0)
         self.heartbeat.stop()
         try:
-            self._deregister()
+            leave(self.conn, self.worker_id, self._consumed, self.heartbeat)
         except redis.RedisError as exc:
             log.warning("could not deregister worker %s: %s", self.worker_id, exc)
         log.info("worker %s stopped", self.worker_id)
-
-    def _hand_back(self, jobs: list[Claimed]) -> None:
-        """Give running jobs back to their queues now, releasing their leases."""
-        for job in jobs:
-            job.cancel.set()  # cooperative jobs can end early; the others are abandoned
-        by_queue: dict[str, list[Claimed]] = {}
-        for job in jobs:
-            by_queue.setdefault(job.queue, []).append(job)
-        try:
-            for name, items in by_queue.items():
-                self.conn.scripts.giveback(
-                    self.conn.keys.queue(name), [(j.entry, j.job_id) for j in items],
-                    reclaim=False, max_reclaims=0, reason="worker stopping", error=b"",
-                )  # fmt: skip
-            self.held.remove(jobs)
-            log.warning("handed back %d unfinished job(s) to their queues", len(jobs))
-        except redis.RedisError as exc:
-            log.error("could not hand back %d job(s) (%s); the reaper will", len(jobs), exc)
-
-    def _deregister(self) -> None:
-        """Leave the consumer groups where nothing is pending for us, then the registry.
-
-        Each check and delete is one script (drop_consumer.lua): DELCONSUMER would drop
-        pending entries, which stay for the reaper.
-        """
-        batch = self.conn.scripts.batch()
-        drops = [
-            batch.add(scripts.drop_consumer(self.conn.keys.queue(name), self.worker_id))
-            for name in sorted(self._consumed)
-        ]
-        batch.execute()
-        if all(d.error is None and d.get() is not Dropped.KEPT for d in drops):
-            self.heartbeat.deregister()
 
     def describe(self) -> dict[str, Any]:
         """What the workers registry shows about this worker."""
@@ -293,12 +245,12 @@ class Worker:
         raws = dict(zip(names, pipe.execute(), strict=True))
         configs = self.config_problems.parse(raws, "this worker does not take its jobs until it is fixed")
         malformed = {n for n, raw in raws.items() if raw and n not in configs}
-        for name, version in list(self._refused.items()):
+        for name, version in list(self.finisher.refused.items()):
             config = configs.get(name)
             if config is not None and config.version != version:
-                del self._refused[name]
+                del self.finisher.refused[name]
                 log.info("queue %r was declared again: taking its jobs again", name)
-        excluded = malformed | set(self._refused)
+        excluded = malformed | set(self.finisher.refused)
         selection = select_queues(names, configs, self.tags, explicit=bool(self.explicit), excluded=excluded)
         for key, message in selection.warnings:
             if key not in self._warned:
@@ -335,6 +287,9 @@ class Worker:
         else:
             self._stopping.wait(timeout)
         return result
+
+    def _refresh_now(self) -> None:
+        self._next_refresh = 0.0
 
     def _burst_done(self, result: ClaimRound) -> bool:
         return (
@@ -376,43 +331,3 @@ class Worker:
 
     def _run(self, job: Claimed) -> Outcome:
         return run_job(job, self.functions, self.conn.max_result_bytes)
-
-    def _done(self, outcome: Outcome) -> None:
-        """Settle a finished run and pass it to the acker. Whatever goes wrong here, the job
-        gets an outcome (failed, with the reason) and its slot is freed."""
-        job = outcome.claimed
-        try:
-            outcome = settle(outcome, self._policy(job))
-            if outcome.state == "refused":
-                self._refuse(outcome)
-        except Exception as exc:
-            log.exception("could not settle the outcome of job %s; failing it", job.job_id)
-            outcome = unsettled(job, exc)
-        try:
-            job.done = True
-            self.observer.finished(outcome, time.monotonic() - job.started)
-        except Exception:
-            log.exception("observer failed on job %s", job.job_id)
-        finally:
-            self.acker.put(outcome)
-            self.slots.release()
-
-    def _refuse(self, outcome: Outcome) -> None:
-        """This worker cannot import the job's function: stop taking its queue (logged once,
-        until the queue is declared again); the acker gives the job back or fails it."""
-        queue = outcome.claimed.queue
-        if queue in self._refused:
-            return
-        config = self.dispatcher.configs.get(queue)
-        self._refused[queue] = config.version if config else 0
-        self._next_refresh = 0.0  # re-select queues at the next dispatch step
-        log.warning(
-            "cannot run jobs of queue %r: %s; this worker stops taking that queue until it is "
-            "declared again, and gives the job back for a worker that can run it",
-            queue, outcome.reason,
-        )  # fmt: skip
-
-    def _policy(self, job: Claimed) -> RetryPolicy:
-        config = self.dispatcher.configs.get(job.queue)
-        base = config.retry if config else RetryPolicy()
-        return base.with_overrides(job.options)

@@ -15,6 +15,7 @@ from rqueues import Connection, Queue, Worker
 from rqueues.backend.keys import GROUP
 from rqueues.backend.replies import ClaimKind, Dropped
 from rqueues.worker.reaper import Reaper
+from rqueues.worker.shutdown import leave
 
 DEAD_AFTER = 5.0
 
@@ -128,7 +129,7 @@ def test_a_stopping_worker_leaves_only_the_groups_where_nothing_is_pending_for_i
     entry = claim_as(conn, "w-stopping")
     conn.redis.xgroup_createconsumer(conn.keys.queue("other").stream, GROUP, "w-stopping")
     conn.redis.zadd(conn.keys.workers, {"w-stopping": redis_ms(conn)})
-    worker._deregister()
+    leave(worker.conn, worker.worker_id, worker._consumed, worker.heartbeat)
     assert pending(conn, "w-stopping") == [entry] and "w-stopping" in consumers(conn)
     others = conn.redis.xinfo_consumers(conn.keys.queue("other").stream, GROUP)
     assert others == []
