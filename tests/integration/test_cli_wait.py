@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 import tasks
 from click.testing import CliRunner, Result
 
@@ -15,21 +14,6 @@ from rqueues import Connection, Queue, RetryPolicy
 from rqueues.cli import main
 from rqueues.cli.waiting import WaitExit
 from rqueues.quickstart.embedded import free_port
-
-
-@pytest.fixture
-def cli(conn: Connection, redis_url: str) -> Callable[..., Result]:
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(main, [args[0], "--redis-url", redis_url, *args[1:]])
-
-    return run
-
-
-@pytest.fixture
-def q(conn: Connection) -> Queue:
-    queue = Queue("default", conn)
-    queue.declare()
-    return queue
 
 
 def test_wait_exit_statuses_are_distinct_and_documented() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import tasks
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from rqueues import (
     ConfigurationError,
@@ -21,24 +21,8 @@ from rqueues import (
     connect,
     defaults,
 )
-from rqueues.cli import main
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def cli(conn: Connection, redis_url: str) -> Callable[..., Result]:
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(main, [args[0], "--redis-url", redis_url, *args[1:]])
-
-    return run
-
-
-@pytest.fixture
-def q(conn: Connection) -> Queue:
-    queue = Queue("default", conn)
-    queue.declare()
-    return queue
 
 
 def written(conn: Connection) -> list[bytes]:
