@@ -75,7 +75,11 @@ class Index:
 class ZsetIndex(Index):
     """A zset of job ids: a finished index (newest first) or the scheduled set (soonest
     first). A mark is [score, member]: the page after it starts one rank past the member
-    while it still has that score, else past the score (the member left or moved)."""
+    while it still has that score; once the member left or moved, it starts at the score,
+    past the members of that score that came before the mark (a zset orders equal
+    scores by member), so none is skipped or repeated."""
+
+    _past: tuple[float, str] | None = None  # set when a read starts at the mark's score
 
     def __init__(self, keys: QueueKeys, state: str, mark: Mark = None) -> None:
         super().__init__(keys, state, mark)
@@ -94,21 +98,23 @@ class ZsetIndex(Index):
 
     def look(self, pipe: Any) -> None:
         if self.mark is not None:
-            member = self.mark[1]
+            score, member = self.mark
             pipe.zscore(self.key, member)
             (pipe.zrevrank if self.newest_first else pipe.zrank)(self.key, member)
+            pipe.zcount(self.key, _number(score), _number(score))
 
     def read(self, pipe: Any, looked: Sequence[Any], count: int) -> None:
         if self.mark is None:
             start = 0
         else:
-            score, rank = (_ok(r) for r in looked)
+            score, rank, ties = (_ok(r) for r in looked)
             if score is None or rank is None or float(score) != float(self.mark[0]):
-                past = f"({_number(self.mark[0])}"
+                self._past = (float(self.mark[0]), self.mark[1])
+                at, n = _number(self.mark[0]), int(ties) + count
                 if self.newest_first:
-                    pipe.zrevrangebyscore(self.key, past, "-inf", 0, count, withscores=True)
+                    pipe.zrevrangebyscore(self.key, at, "-inf", 0, n, withscores=True)
                 else:
-                    pipe.zrangebyscore(self.key, past, "+inf", 0, count, withscores=True)
+                    pipe.zrangebyscore(self.key, at, "+inf", 0, n, withscores=True)
                 return
             start = int(rank) + 1
         pipe.zrange(self.key, start, start + count - 1, desc=self.newest_first, withscores=True)
@@ -117,9 +123,14 @@ class ZsetIndex(Index):
         out = []
         for member, score in _ok(replies[0]):
             job = job_id_of(member)
-            if job is not None:
+            if job is not None and not self._before_mark(score, job):
                 out.append(self._hit(job, None, (score, job), [_plain(score), job]))
         return out
+
+    def _before_mark(self, score: float, job: str) -> bool:
+        if self._past is None or score != self._past[0]:
+            return False
+        return job >= self._past[1] if self.newest_first else job <= self._past[1]
 
 
 class StreamIndex(Index):
