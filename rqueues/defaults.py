@@ -37,6 +37,15 @@ SHUTDOWN_TIMEOUT = 30.0
 
 #: Approximate length each queue's wake-up stream is trimmed to.
 EVENTS_MAXLEN = 1000
+#: Most members of one finished index (a queue's jobs that ended in one state, listed by
+#: `rqueues jobs --state`): the oldest beyond it leave the listing, not Redis (their
+#: records keep their result TTL). About 120 bytes of Redis memory per member.
+FINISHED_MAXLEN = 1_000_000
+#: Members older than the queue's result TTL that one completion removes from a finished
+#: index beyond as many as it adds, so trimming keeps up and no call does unbounded work.
+FINISHED_TRIM = 100
+#: Most jobs one page of `rqueues jobs` (and list_jobs) may ask for.
+MAX_PAGE = 10_000
 
 # -- limits on what declare and enqueue accept -------------------------------
 # Larger numbers are typos or overflow later (a retry delay of inf, an EXPIRE that

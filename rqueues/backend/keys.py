@@ -16,6 +16,9 @@ from ..errors import ConfigurationError
 #: (2: a lease's member is its delivery's stream entry id, no longer the job id).
 KEYSPACE_VERSION = 2
 GROUP = "rqueues"
+#: Final states with a finished index each (QueueKeys.finished). Dead jobs have one
+#: already: the dead-letter stream, in the order they died.
+FINISHED_STATES = ("succeeded", "failed", "cancelled")
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -69,6 +72,13 @@ class QueueKeys:
     def stats(self) -> str:
         """Hash of cumulative counters (finished jobs by outcome, wait-time buckets); see stats.py."""
         return f"{self.base}:stats"
+
+    def finished(self, state: str) -> str:
+        """Zset of the jobs that ended in ``state``, scored by finished_at (ms): what
+        ``rqueues jobs --state`` pages through, newest first, without a SCAN."""
+        if state not in FINISHED_STATES:
+            raise ValueError(f"no finished index for state {state!r}")
+        return f"{self.base}:finished:{state}"
 
     @property
     def job_prefix(self) -> str:

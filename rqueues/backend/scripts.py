@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from .. import defaults
 from ..codec import encode_error
-from .keys import GROUP, QueueKeys
+from .keys import FINISHED_STATES, GROUP, QueueKeys
 from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, Started, WatchReply, texts
 
 T = TypeVar("T")
@@ -34,15 +34,35 @@ STOPPED = encode_error("Stopped", "stopped on request (rqueues stop)", "")
 
 #: Constants every script may use, defined once in rqueues.defaults.
 PREAMBLE = f"local EVENTS_MAXLEN = {defaults.EVENTS_MAXLEN}\n"
+#: The scripts that store a final outcome, and so add it to a finished index: they also
+#: get index_finished (finished_index.lua) and its constants.
+FINISHING = ("complete", "cancel")
+
+
+def _finished_constants() -> str:
+    """Read when a client loads its scripts, so a test can lower the bounds."""
+    return (
+        f"local FINISHED_MAXLEN = {defaults.FINISHED_MAXLEN}\n"
+        f"local FINISHED_TRIM = {defaults.FINISHED_TRIM}\n"
+        f"local RESULT_TTL = {defaults.RESULT_TTL}\n"
+    )
+
+
+def _text(name: str) -> str:
+    return files("rqueues.backend").joinpath("lua", f"{name}.lua").read_text()
 
 
 def source(name: str) -> str:
-    """A script's text as sent to Redis: the file, with the constants after any shebang line."""
-    text = files("rqueues.backend").joinpath("lua", f"{name}.lua").read_text()
+    """A script's text as sent to Redis: the file, with the constants (and, for a finishing
+    script, the finished index function) after any shebang line."""
+    text = _text(name)
+    preamble = PREAMBLE
+    if name in FINISHING:
+        preamble += _finished_constants() + _text("finished_index")
     if text.startswith("#!"):
         first, _, rest = text.partition("\n")
-        return f"{first}\n{PREAMBLE}{rest}"
-    return PREAMBLE + text
+        return f"{first}\n{preamble}{rest}"
+    return preamble + text
 
 
 @dataclass(frozen=True)
@@ -264,7 +284,10 @@ def start(q: QueueKeys, job_ids: Sequence[str], worker: str) -> Call[list[Starte
 def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED) -> Call[int]:
     """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job;
     ``stopped`` is the error stored for a job whose record carries a stop request."""
-    keys = [q.stream, q.leases, q.events, q.config, q.scheduled, *(q.job(o[1]) for o in outcomes)]
+    keys = [
+        q.stream, q.leases, q.events, q.config, q.scheduled,
+        *(q.finished(s) for s in FINISHED_STATES), *(q.job(o[1]) for o in outcomes),
+    ]  # fmt: skip
     return Call("complete", keys, [GROUP, stopped, *(v for o in outcomes for v in o)], int)
 
 
@@ -304,7 +327,7 @@ def renew(q: QueueKeys, consumer: str, entries: Sequence[str], lease_ms: int) ->
 
 
 def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:
-    keys = [q.job(job_id), q.events, q.scheduled, q.config]
+    keys = [q.job(job_id), q.events, q.scheduled, q.config, q.finished("cancelled")]
     return Call("cancel", keys, [job_id, defaults.RESULT_TTL], HandleReply.parse)
 
 
@@ -320,7 +343,10 @@ def purge(q: QueueKeys, batch: int) -> Call[PurgeReply]:
 
 def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
-    keys = [q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats]
+    keys = [
+        q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats,
+        *(q.finished(s) for s in FINISHED_STATES),
+    ]  # fmt: skip
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
 
 

@@ -13,8 +13,8 @@ import click
 from .. import defaults
 from ..backend.store import Store
 from ..errors import RqueuesError
-from ..job import STATES, Job
-from ..observe.listing import list_jobs, list_workers
+from ..job import Job
+from ..observe.listing import list_workers
 from ..options import JobOptions
 from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
@@ -31,17 +31,6 @@ from .recovery import COMMANDS
 from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
 
-JOB_COLUMNS = (
-    "id",
-    "queue",
-    "function",
-    "state",
-    "attempts",
-    "enqueued_at",
-    "started_at",
-    "finished_at",
-    "worker",
-)
 QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
 
@@ -310,18 +299,6 @@ def enqueue(
     click.echo(job.id)
     if wait is not None:
         wait_and_report(job, wait)
-
-
-@main.command()
-@click.option("--queue", "-q", "queue_names", multiple=True, help="Only these queues; repeatable.")
-@click.option("--state", "-s", type=click.Choice(STATES), default=None, help="Only jobs in this state.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_connection
-def jobs(conn: Store, queue_names: tuple[str, ...], state: str | None, limit: int, as_json: bool) -> None:
-    """List jobs, newest first; --state filters (queued, running, failed, ...)."""
-    records = list_jobs(conn, queue_names or None, state, limit)
-    emit([r.to_json() for r in records], JOB_COLUMNS, as_json)
 
 
 @main.command()

@@ -1,15 +1,68 @@
-"""CLI commands for watching a cluster: the Prometheus exporter and `rqueues top`."""
+"""CLI commands for watching a cluster: job listings, the Prometheus exporter and `rqueues top`."""
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 from pathlib import Path
 
 import click
 
 from ..backend.store import Store
+from ..defaults import MAX_PAGE
+from ..job import STATES
+from ..observe.listing import list_jobs
 from .kit import dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
+from .output import emit
+
+JOB_COLUMNS = (
+    "id", "queue", "function", "state", "attempts", "enqueued_at", "started_at", "finished_at", "worker",
+)  # fmt: skip
+
+
+@click.command()
+@click.option("--queue", "-q", "queue_names", multiple=True, help="Only these queues; repeatable.")
+@click.option("--state", "-s", type=click.Choice(STATES), default=None, help="Only jobs in this state.")
+@click.option(
+    "--limit", type=click.IntRange(1, MAX_PAGE), default=100, show_default=True, help="Most jobs on the page."
+)
+@click.option("--cursor", default=None, help="Go on where an earlier page ended: the cursor it printed.")
+@click.option(
+    "--with-cursor",
+    is_flag=True,
+    help='With --json: print {"jobs": [...], "next_cursor": ...} (null on the last page), not the list.',
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of jobs).")
+@with_connection
+def jobs(
+    conn: Store,
+    queue_names: tuple[str, ...],
+    state: str | None,
+    limit: int,
+    cursor: str | None,
+    with_cursor: bool,
+    as_json: bool,
+) -> None:
+    """List a page of jobs; --state filters (queued, running, failed, ...).
+
+    Running jobs come newest first, queued ones next to run first, scheduled ones
+    soonest due first, finished and dead ones newest first. Without --state:
+    running, queued, scheduled, then every final state. Each page reads the
+    queues' indexes of those states, never the whole keyspace. When there is
+    more, the next page's cursor is printed on stderr (in the JSON with
+    --with-cursor): pass it to --cursor with the same --state.
+    """
+    if with_cursor and not as_json:
+        raise click.UsageError("--with-cursor goes with --json")
+    page = list_jobs(conn, queue_names or None, state, limit, cursor)
+    rows = [r.to_json() for r in page]
+    if with_cursor:
+        click.echo(json.dumps({"jobs": rows, "next_cursor": page.next_cursor}, indent=2, default=str))
+        return
+    emit(rows, JOB_COLUMNS, as_json)
+    if page.next_cursor:
+        click.echo(f"next page: --cursor {page.next_cursor}", err=True)
 
 
 @click.command()
@@ -68,4 +121,4 @@ def dashboards(directory: Path) -> None:
             click.echo(str(directory / item.name))
 
 
-COMMANDS = [exporter, top, dashboards]
+COMMANDS = [jobs, exporter, top, dashboards]

@@ -2,71 +2,162 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from ..backend.deliveries import jobs_of
-from ..backend.keys import GROUP
+from ..backend.pages import Hit, Index, index_of
 from ..backend.replies import job_id_of
 from ..backend.store import Store
+from ..checks import check_int
+from ..defaults import MAX_PAGE
 from ..errors import ConfigurationError
 from ..job import STATES, JobRecord, iso
 from ..liveness import DEAD_AFTER, is_live
+from .cursor import Cursor
 
-_SCAN_COUNT = 1000
+#: ``rqueues jobs`` without --state: running, then queued, then scheduled jobs, then
+#: every final state merged newest first.
+ALL_STATES = (("running",), ("queued",), ("scheduled",), ("succeeded", "failed", "cancelled", "dead"))
+
+
+@dataclass(frozen=True)
+class JobPage(Sequence[JobRecord]):
+    """One page of a listing: its jobs, and the cursor of the next page (None: the last)."""
+
+    jobs: tuple[JobRecord, ...]
+    next_cursor: str | None
+
+    @overload
+    def __getitem__(self, i: int) -> JobRecord: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[JobRecord, ...]: ...
+    def __getitem__(self, i: int | slice) -> JobRecord | tuple[JobRecord, ...]:
+        return self.jobs[i]
+
+    def __len__(self) -> int:
+        return len(self.jobs)
 
 
 def list_jobs(
-    conn: Store, queues: Iterable[str] | None = None, state: str | None = None, limit: int = 100
-) -> list[JobRecord]:
-    """Jobs of the given queues (default: all declared), newest first.
+    conn: Store,
+    queues: Iterable[str] | None = None,
+    state: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> JobPage:
+    """One page of the jobs of the given queues (default: all declared) in ``state``,
+    read from each queue's index of that state (pages.py), never from a SCAN: a page
+    costs a few round trips and O(log n + limit) whatever the number of jobs.
 
-    Running jobs come from the leases (each names its stream entry, which names the
-    job), queued ones from the stream after the
-    group's delivery point; finished ones need a SCAN of job records, bounded
-    by ``limit``.
+    Order: running jobs newest delivery first, queued ones next to run first, scheduled
+    ones soonest due first, finished and dead ones newest first, the queues merged.
+    Without ``state``: running, then queued, then scheduled, then every final state.
+    Pass the page's ``next_cursor`` as ``cursor`` to get the next page; a page may hold
+    fewer than ``limit`` jobs when an index outlived a record (an expired result).
     """
     if state is not None and state not in STATES:
         raise ConfigurationError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+    check_int("limit", limit, 1, MAX_PAGE)
+    phases = ((state,),) if state else ALL_STATES
+    at = Cursor.decode(cursor, state) if cursor else Cursor(state)
+    if not 0 <= at.phase < len(phases):
+        raise ConfigurationError(f"invalid cursor {cursor!r}: no such page")
     names = list(queues) if queues else conn.declared_queues()
-    records: list[JobRecord] = []
     with conn.guard():
-        for name in names:
-            ids = _candidate_ids(conn, name, state, limit)
-            records.extend(r for r in _records(conn, name, ids) if state is None or r.state == state)
-    records.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
-    return records[:limit]
+        hits, after = _hits(conn, names, phases, at, limit)
+        records = _records(conn, hits)
+    return JobPage(tuple(records), after.encode() if after else None)
 
 
-def _candidate_ids(conn: Store, queue: str, state: str | None, limit: int) -> list[str]:
-    keys = conn.keys.queue(queue)
-    r = conn.redis
-    if state == "running":  # a lease's member is its delivery's entry id
-        entries = [(keys, m.decode()) for m in r.zrange(keys.leases, 0, -1)]
-        return [job for job in jobs_of(r, entries) if job is not None]
-    if state == "queued":
-        groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
-        start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")
-        entries = r.xrange(keys.stream, min=b"(" + start, count=limit)
-        return [j for j in (job_id_of(f[b"job"]) for _, f in entries if b"job" in f) if j]
-    ids: list[str] = []
-    cursor = 0
-    prefix = keys.job_prefix
-    while True:
-        cursor, found = conn.scan(cursor, prefix + "*", _SCAN_COUNT, slot_key=keys.stream)
-        ids.extend(k.decode(errors="replace")[len(prefix) :] for k in found)
-        if cursor == 0 or (state is None and len(ids) >= limit):
-            return ids
+def _hits(
+    conn: Store, names: list[str], phases: tuple[tuple[str, ...], ...], at: Cursor, limit: int
+) -> tuple[list[Hit], Cursor | None]:
+    """Up to ``limit`` hits from ``at`` on, phase after phase, and where the next page starts."""
+    hits: list[Hit] = []
+    phase, marks, done = at.phase, dict(at.marks), set(at.done)
+    while phase < len(phases) and len(hits) < limit:
+        sources = [(q, s) for q in names for s in phases[phase] if (q, s) not in done]
+        indexes = [index_of(conn.keys.queue(q), s, marks.get((q, s))) for q, s in sources]
+        got, read = _merge(conn.redis, indexes, limit - len(hits))
+        hits += got
+        for source, (mark, ended) in zip(sources, read, strict=True):
+            marks[source] = mark
+            if ended:
+                done.add(source)
+        if not done.issuperset(sources):
+            break
+        phase, marks, done = phase + 1, {}, set()
+    if phase == len(phases):
+        return hits, None
+    return hits, Cursor(at.state, phase, {k: m for k, m in marks.items() if m is not None}, frozenset(done))
 
 
-def _records(conn: Store, queue: str, ids: list[str]) -> list[JobRecord]:
-    keys = conn.keys.queue(queue)
+def _merge(client: Any, indexes: list[Index], count: int) -> tuple[list[Hit], list[tuple[Any, bool]]]:
+    """The first ``count`` hits of the indexes merged in listing order, and per index its
+    new mark and whether it was read to its end."""
+    found = _read(client, indexes, count + 1)  # one more tells whether an index goes on
+    newest_first = bool(indexes) and indexes[0].newest_first
+    ranked = [[(h.order[0], i, h.order[1], h) for h in hs] for i, hs in enumerate(found)]
+    merged = heapq.merge(*ranked, key=lambda r: r[:3], reverse=newest_first)
+    taken = [r[3] for r in itertools.islice(merged, count)]
+    read = []
+    for ix, hs in zip(indexes, found, strict=True):
+        mine = [h for h in taken if h.queue == ix.keys.name and h.state == ix.state]
+        read.append((mine[-1].mark if mine else ix.mark, len(mine) == len(hs) and len(hs) <= count))
+    return taken, read
+
+
+def _read(client: Any, indexes: list[Index], count: int) -> list[list[Hit]]:
+    """Up to ``count`` hits of each index, in two pipelined rounds: look, then read."""
+    pipe = client.pipeline(transaction=False)
+    looks = []
+    for ix in indexes:
+        start = len(pipe)
+        ix.look(pipe)
+        looks.append((start, len(pipe)))
+    looked = pipe.execute(raise_on_error=False) if len(pipe) else []
+    reads = []
+    for ix, (a, b) in zip(indexes, looks, strict=True):
+        start = len(pipe)
+        ix.read(pipe, looked[a:b], count)
+        reads.append((start, len(pipe)))
+    replies = pipe.execute(raise_on_error=False) if len(pipe) else []
+    return [ix.hits(replies[a:b]) for ix, (a, b) in zip(indexes, reads, strict=True)]
+
+
+def _records(conn: Store, hits: list[Hit]) -> list[JobRecord]:
+    """The records of the page's jobs, one pipeline (after one more for running deliveries,
+    whose job id is in their stream entry); a job whose record is gone or no longer in
+    the listed state is left out."""
+    ids = [h.job_id for h in hits]
+    unknown = [i for i, h in enumerate(hits) if h.job_id is None and h.entry]
+    found = jobs_of(conn.redis, [(conn.keys.queue(hits[i].queue), hits[i].entry or "") for i in unknown])
+    for i, job in zip(unknown, found, strict=True):
+        ids[i] = job
     pipe = conn.redis.pipeline(transaction=False)
-    for job_id in ids:
-        pipe.hgetall(keys.job(job_id))
-    return [JobRecord.from_hash(queue, j, raw) for j, raw in zip(ids, pipe.execute(), strict=True) if raw]
+    listed = [(h, j) for h, j in zip(hits, ids, strict=True) if j is not None]
+    for h, job_id in listed:
+        pipe.hgetall(conn.keys.queue(h.queue).job(job_id))
+    records = []
+    for (h, job_id), raw in zip(listed, pipe.execute() if listed else [], strict=True):
+        if not raw and h.state == "queued":
+            raw = _from_entry(h)
+        record = JobRecord.from_hash(h.queue, job_id, raw) if raw else None
+        if record is not None and record.state == h.state:
+            records.append(record)
+    return records
+
+
+def _from_entry(hit: Hit) -> dict[bytes, bytes]:
+    """A waiting job with no record yet, as its stream entry describes it."""
+    fields = {k: v for k, v in hit.fields.items() if k != b"job"}
+    ms = (hit.entry or "0").partition("-")[0]
+    return {**fields, b"state": b"queued", b"enqueued_at": ms.encode()}
 
 
 @dataclass(frozen=True)

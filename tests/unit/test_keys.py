@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from rqueues.backend.keys import Keyspace, QueueKeys, check_queue_name
+from rqueues.backend.keys import FINISHED_STATES, Keyspace, QueueKeys, check_queue_name
 from rqueues.errors import ConfigurationError
 
 
 def queue_key_names(q: QueueKeys) -> list[str]:
     """Every key name QueueKeys can build, found by introspection so new keys are covered too."""
-    names = [q.job("0190a1b2c3d4e5f6a7b8c9")]
+    names = [q.job("0190a1b2c3d4e5f6a7b8c9"), *(q.finished(s) for s in FINISHED_STATES)]
     for attr, value in vars(QueueKeys).items():
         if isinstance(value, property):
             names.append(getattr(q, attr))

@@ -5,7 +5,9 @@
 -- so the record is there to recognise the tombstone by. A scheduled job leaves the
 -- scheduled set: nothing will consume it, so its record gets the result TTL here
 -- (the job's own result_ttl option, else the queue's, else ARGV[2]).
--- KEYS[1] job hash, KEYS[2] events, KEYS[3] scheduled, KEYS[4] config hash
+-- The job enters the cancelled finished index (index_finished, finished_index.lua).
+-- KEYS[1] job hash, KEYS[2] events, KEYS[3] scheduled, KEYS[4] config hash,
+-- KEYS[5] cancelled finished index
 -- ARGV[1] job id, ARGV[2] default result TTL (s)
 -- Returns {1} when cancelled, {0, state} when the job is not queued, {-1} when missing.
 -- Under OOM: allowed (flags=allow-oom): it only withdraws work.
@@ -34,6 +36,7 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now)
 if ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+index_finished(KEYS[5], now, ttl_of(redis.call('HGET', KEYS[4], 'result_ttl')) or ttl_of(ARGV[2]), {ARGV[1]})
 if redis.call('HEXISTS', KEYS[1], 'watched') == 1 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', ARGV[1])
 end

@@ -7,8 +7,10 @@
 -- A stop request recorded before this call wins over the run's outcome: the job
 -- ends 'cancelled' with the stopped error, even when it ended before its worker's
 -- heartbeat read the request.
+-- A final outcome also enters its state's finished index (index_finished, from
+-- finished_index.lua), bounded by the queue's result TTL.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5] scheduled,
--- KEYS[6..] job hashes
+-- KEYS[6..8] finished indexes: succeeded, failed, cancelled; KEYS[9..] job hashes
 -- ARGV[1] group, ARGV[2] the error stored for a stopped job (msgpack);
 --         then per job 6 values: entry id, job id, state, outcome blob,
 --         result ttl (s), retry delay (ms)
@@ -19,10 +21,12 @@
 -- Under OOM: allowed (flags=allow-oom): it settles work already taken and frees its lease.
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local capped = tonumber(redis.call('HGET', KEYS[4], 'concurrency') or '0') > 0
+local cfg = redis.call('HMGET', KEYS[4], 'concurrency', 'result_ttl')
+local capped = tonumber(cfg[1] or '0') > 0
 local entries = {}
-for i = 6, #KEYS do
-  local a = (i - 6) * 6 + 2
+local finished = {succeeded = {}, failed = {}, cancelled = {}}
+for i = 9, #KEYS do
+  local a = (i - 9) * 6 + 2
   local entry, job, state, blob = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local ttl, delay = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local key = KEYS[i]
@@ -47,6 +51,7 @@ for i = 6, #KEYS do
         watched = v[3] ~= false
       end
       if ttl > 0 and state ~= 'retry' then redis.call('EXPIRE', key, ttl) end
+      if finished[state] then table.insert(finished[state], job) end
     end
     if watched or capped then
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
@@ -59,4 +64,8 @@ for i = 1, #entries, 500 do
   redis.call('XDEL', KEYS[1], unpack(entries, i, j))
   redis.call('ZREM', KEYS[2], unpack(entries, i, j))
 end
+local queue_ttl = tonumber(cfg[2]) or RESULT_TTL
+index_finished(KEYS[6], now, queue_ttl, finished.succeeded)
+index_finished(KEYS[7], now, queue_ttl, finished.failed)
+index_finished(KEYS[8], now, queue_ttl, finished.cancelled)
 return #entries
