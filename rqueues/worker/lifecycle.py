@@ -183,7 +183,8 @@ class Worker:
             self._hard.set()
         self.slots.wake()
         # Off this thread: stop() runs in signal handlers, which must not touch the pool's lock.
-        threading.Thread(target=wake, args=(self.conn, self.queues, self.worker_id), daemon=True).start()
+        args = (self.conn, self.queues, self.worker_id)
+        threading.Thread(target=wake, args=args, name="rqueues-wake", daemon=True).start()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
