@@ -1,7 +1,8 @@
-"""python -m bench [--full | --peers]: throughput, latency and memory figures.
+"""python -m bench [--full | --peers]: rqueues' performance figures against their targets.
 
 Starts a private redis-server on a loopback port (rqueues.quickstart.embedded), runs the
-plan, prints a table and writes bench/results/MODE-TIME.json.
+plan, prints the targets table and the measurements, and writes
+bench/results/MODE-TIME.json.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from rqueues.quickstart.embedded import EmbeddedServer
 
-from . import report
+from . import compare, report
 from .peers import PEERS, peer_python, run_system
 from .plan import PLANS, execute
 from .redisstats import server_version
@@ -33,7 +34,12 @@ def run_rqueues(mode: str, url: str) -> dict[str, Any]:
         steps = execute(Bench(adapter, url), PLANS[mode], log)
     finally:
         adapter.close()
-    return {"version": adapter.version(), "fast_mode": adapter.fast_mode, "steps": steps}
+    return {
+        "version": adapter.version(),
+        "fast_mode": adapter.fast_mode,
+        "batch_mode": adapter.batch_mode,
+        "steps": steps,
+    }
 
 
 def run_peers(url: str, systems: list[str], timeout: float) -> dict[str, dict[str, Any]]:
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--systems", default=",".join(("rqueues", *PEERS)), help="with --peers: which systems"
     )
-    parser.add_argument("--timeout", type=float, default=420, help="with --peers: seconds per system")
+    parser.add_argument("--timeout", type=float, default=900, help="with --peers: seconds per system")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args(argv)
     name = "full" if args.full else "peers" if args.peers else "quick"
@@ -66,13 +72,16 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown system(s) {', '.join(sorted(unknown))}; choose from rqueues, {', '.join(PEERS)}"
         )
 
+    command = "python -m bench" + {"quick": "", "full": " --full", "peers": " --peers"}[name]
+    if args.peers and systems != ["rqueues", *PEERS]:
+        command += f" --systems {','.join(systems)}"
     t0 = time.monotonic()
     with EmbeddedServer() as server:
         import redis
 
         meta = {
             "mode": name,
-            "command": "python -m bench" + {"quick": "", "full": " --full", "peers": " --peers"}[name],
+            "command": command,
             "when": time.strftime("%Y-%m-%d %H:%M:%S"),
             "machine": report.machine(),
             "redis": server_version(redis.Redis.from_url(server.url)),
@@ -81,26 +90,33 @@ def main(argv: list[str] | None = None) -> int:
         log(f"bench {name}: redis {meta['redis']} on {server.url}")
         if args.peers:
             systems_out = run_peers(server.url, systems, args.timeout)
-            payload = {"meta": meta, "systems": systems_out}
         else:
-            payload = {"meta": meta, "systems": {"rqueues": run_rqueues(name, server.url)}}
+            systems_out = {"rqueues": run_rqueues(name, server.url)}
+        payload = {"meta": meta, "systems": systems_out}
     meta["seconds"] = round(time.monotonic() - t0, 1)
-
-    m = meta["machine"]
-    print(f"\n{meta['command']}  ({m['nproc']} x {m['cpu']}, Python {m['python']}, Redis {meta['redis']})\n")
-    if args.peers:
-        print(report.peers_table(payload["systems"]))
-        print()
-        print(report.peers_notes(payload["systems"]))
-        for line in report.peer_targets(payload["systems"]):
-            print(line)
-    else:
-        print(report.system_table(PLANS[name], payload["systems"]["rqueues"]["steps"]))
-        print(f"\n{payload['systems']['rqueues']['fast_mode']}")
+    print_report(meta, PLANS[name], systems_out)
     path = report.write(name, payload, args.out)
     print(f"\nresults: {path.relative_to(report.ROOT) if path.is_relative_to(report.ROOT) else path}")
-    print(f"took {meta['seconds']}s")
+    make = {"python -m bench": "make bench", "python -m bench --full": "make bench-full"}
+    make["python -m bench --peers"] = "make bench-peers"
+    again = make.get(command, f"make install && python -m bench.peers.install && .venv/bin/{command}")
+    print(f"took {meta['seconds']}s\nreproduce: {again}")
     return 0
+
+
+def print_report(meta: dict[str, Any], plan: list[Any], systems: dict[str, dict[str, Any]]) -> None:
+    m = meta["machine"]
+    print(f"\n{meta['command']}  ({m['nproc']} x {m['cpu']}, Python {m['python']}, Redis {meta['redis']})")
+    ours = systems.get("rqueues", {})
+    if len(systems) > 1:
+        print(f"\n{compare.peers_table(systems)}")
+    print(f"\nTargets (medians of runs):\n\n{compare.targets_table(systems)}")
+    if "steps" in ours:
+        print(f"\nMeasurements:\n\n{report.system_table(plan, ours['steps'])}")
+    lines = report.scaling_lines(ours.get("steps", {}).get("scaling"))
+    if lines:
+        print("\n" + "\n".join(lines))
+    print(f"\n{compare.peers_notes(systems)}")
 
 
 if __name__ == "__main__":
