@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresults: {path.relative_to(report.ROOT) if path.is_relative_to(report.ROOT) else path}")
     make = {"python -m bench": "make bench", "python -m bench --full": "make bench-full"}
     make["python -m bench --peers"] = "make bench-peers"
-    again = make.get(command, f"make install && python -m bench.peers.install && .venv/bin/{command}")
+    again = make.get(
+        command, f"make install && .venv/bin/python -m bench.peers.install && .venv/bin/{command}"
+    )
     print(f"took {meta['seconds']}s\nreproduce: {again}")
     return 0
 

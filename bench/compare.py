@@ -89,6 +89,10 @@ def ratio(ours: float | None, best: float | None) -> str:
     return f"{ours / best:.2f}x" if ours is not None and best else ""
 
 
+#: Figures a peer's fast mode does not keep (results off): no ratio.
+NO_RATIO = {"record_bytes"}
+
+
 def peers_table(systems: dict[str, dict[str, Any]]) -> str:
     names = list(systems)
     rows = []
@@ -101,7 +105,8 @@ def peers_table(systems: dict[str, dict[str, Any]]) -> str:
                 cell += " (default)" if name == "rqueues" else f" (x{best_slots(systems[name])})"
             cells.append(cell)
         ours = value("rqueues", systems["rqueues"], step, field)[0] if "rqueues" in systems else None
-        rows.append([label, *cells, ratio(ours, best_peer(systems, step, field, higher))])
+        vs = "" if field in NO_RATIO else ratio(ours, best_peer(systems, step, field, higher))
+        rows.append([label, *cells, vs])
     return table(["per system (higher/lower is better)", *names, "rqueues / best peer"], rows)
 
 
@@ -194,9 +199,11 @@ def targets_table(systems: dict[str, dict[str, Any]]) -> str:
         spread += "" if v is None else fmt(t.field, result[t.field]["max"])
         bound, text = t.limit(peers, src)
         status = "" if v is None or bound is None else met(v, bound, t.higher, t.field)
-        vs = ratio(v, best_peer(systems, t.step, t.field, t.higher)) if ran_peers and t.vs_peers else ""
+        vs = ""
+        if ran_peers and t.vs_peers and t.field not in NO_RATIO:
+            vs = ratio(v, best_peer(systems, t.step, t.field, t.higher))
         rows.append([label, why if v is None else fmt(t.field, v), spread, text, status, vs])
-    out = table(["target", "median", "runs (min - max)", "target", "", "rqueues / best peer"], rows)
+    out = table(["figure", "median", "runs (min - max)", "target", "", "rqueues / best peer"], rows)
     if src:
         out += "\n\nref. = the peers' figures of the reference `make bench-peers` run; --peers measures them."
     return out

@@ -156,7 +156,7 @@ def scaling_lines(result: dict[str, Any] | None) -> list[str]:
     bend = None
     for p in procs:
         rate = median(result, f"rate_{p}p") or 0.0
-        speedup = rate / (median(result, f"rate_{procs[0]}p") or rate or 1.0)
+        speedup = median(result, f"speedup_{p}p") or 1.0
         redis_cpu = median(result, f"redis_cpu_share_{p}p") or 0.0
         worker = median(result, f"worker_cpu_share_{p}p") or 0.0
         workers = median(result, f"workers_cpu_share_{p}p") or worker
