@@ -104,7 +104,10 @@ def unit(field: str) -> tuple[str, str]:
 
 
 def fmt(field: str, value: float | None) -> str:
-    return "-" if value is None else unit(field)[1].format(value)
+    if value is None:
+        return "-"
+    text = unit(field)[1].format(value)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,%") else text  # no "-0"
 
 
 def median(result: dict[str, Any] | None, field: str) -> float | None:
