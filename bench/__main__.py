@@ -17,7 +17,7 @@ from rqueues.quickstart.embedded import EmbeddedServer
 
 from . import compare, report
 from .peers import PEERS, peer_python, run_system
-from .plan import PLANS, execute
+from .plan import PLANS, execute, select
 from .redisstats import server_version
 from .workload import Bench
 
@@ -26,12 +26,12 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run_rqueues(mode: str, url: str) -> dict[str, Any]:
+def run_rqueues(mode: str, url: str, only: list[str]) -> dict[str, Any]:
     from .peers.rqueues import System
 
     adapter = System(url)
     try:
-        steps = execute(Bench(adapter, url), PLANS[mode], log)
+        steps = execute(Bench(adapter, url), select(PLANS[mode], only), log)
     finally:
         adapter.close()
     return {
@@ -42,12 +42,12 @@ def run_rqueues(mode: str, url: str) -> dict[str, Any]:
     }
 
 
-def run_peers(url: str, systems: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+def run_peers(url: str, systems: list[str], timeout: float, only: list[str]) -> dict[str, dict[str, Any]]:
     out = {}
     for name in systems:
         log(f"{name}:")
         python = sys.executable if name == "rqueues" else str(peer_python(name))
-        out[name] = run_system(name, python, url, "peers", timeout)
+        out[name] = run_system(name, python, url, "peers", timeout, only)
         if "error" in out[name]:
             log(f"  {out[name]['error']}")
     return out
@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=900, help="with --peers: seconds per system")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated step keys of the plan to run (default: all), e.g. flat,listing",
+    )
     args = parser.parse_args(argv)
     name = "full" if args.full else "peers" if args.peers else "quick"
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -72,9 +77,16 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown system(s) {', '.join(sorted(unknown))}; choose from rqueues, {', '.join(PEERS)}"
         )
 
+    only = [k.strip() for k in args.only.split(",") if k.strip()]
+    keys = [step.key for step in PLANS[name]]
+    if set(only) - set(keys):
+        parser.error(
+            f"unknown step(s) {', '.join(sorted(set(only) - set(keys)))}; the plan has {', '.join(keys)}"
+        )
     command = "python -m bench" + {"quick": "", "full": " --full", "peers": " --peers"}[name]
     if args.peers and systems != ["rqueues", *PEERS]:
         command += f" --systems {','.join(systems)}"
+    command += f" --only {','.join(only)}" if only else ""
     t0 = time.monotonic()
     with EmbeddedServer() as server:
         import redis
@@ -89,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         log(f"bench {name}: redis {meta['redis']} on {server.url}")
         if args.peers:
-            systems_out = run_peers(server.url, systems, args.timeout)
+            systems_out = run_peers(server.url, systems, args.timeout, only)
         else:
-            systems_out = {"rqueues": run_rqueues(name, server.url)}
+            systems_out = {"rqueues": run_rqueues(name, server.url, only)}
         payload = {"meta": meta, "systems": systems_out}
     meta["seconds"] = round(time.monotonic() - t0, 1)
     print_report(meta, PLANS[name], systems_out)

@@ -15,13 +15,13 @@ from typing import Any
 
 from .report import fmt, median, table
 
-#: Peer figures of the last `make bench-peers` on the development machine
-#: (see docs/performance.md), used by `make bench` where no peer runs.
+#: Peer figures of the reference `make bench-peers` run on the development machine
+#: (docs/performance.md, Targets), used by `make bench` where no peer runs.
 REFERENCE = {
-    "fastest_drain": 2_692.0,  # Huey
-    "huey_enqueue_one": 9_562.0,
+    "fastest_drain": 5_835.0,  # Huey, 32 threads
+    "huey_enqueue_one": 17_577.0,
     "leanest_memory": 125.0,  # Huey
-    "huey_commands": 5.0,
+    "huey_commands": 4.0,
 }
 #: "Cost flat in queue length": the long backlog's cost over the short one's, within noise.
 FLAT_RATIO = 1.2

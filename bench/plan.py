@@ -165,6 +165,11 @@ MEASURES: dict[str, Callable[..., dict[str, float]]] = {
 }
 
 
+def select(steps: list[Step], only: list[str]) -> list[Step]:
+    """The steps named in ``only`` (all when it is empty), in the plan's order."""
+    return [s for s in steps if not only or s.key in only]
+
+
 def applies(bench: Bench, step: Step) -> str | None:
     """Why ``step`` does not run for this system, or None."""
     if step.what in LIBRARY_ONLY and bench.a.name != "rqueues":
