@@ -18,6 +18,7 @@ from rqueues.quickstart.embedded import EmbeddedServer
 from . import compare, report
 from .peers import PEERS, peer_python, run_system
 from .plan import PLANS, execute, select
+from .procs import ROOT
 from .redisstats import server_version
 from .workload import Bench
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with EmbeddedServer() as server:
         import redis
 
-        meta = {
+        meta: dict[str, Any] = {
             "mode": name,
             "command": command,
             "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     meta["seconds"] = round(time.monotonic() - t0, 1)
     print_report(meta, PLANS[name], systems_out)
     path = report.write(name, payload, args.out)
-    print(f"\nresults: {path.relative_to(report.ROOT) if path.is_relative_to(report.ROOT) else path}")
+    print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     make = {"python -m bench": "make bench", "python -m bench --full": "make bench-full"}
     make["python -m bench --peers"] = "make bench-peers"
     again = make.get(

@@ -30,9 +30,9 @@ LISTING_MS = 10.0
 
 def headline_drain(name: str, system: dict[str, Any]) -> dict[str, Any] | None:
     """rqueues: the default worker's drain; a peer: its best single-process drain."""
-    steps = system.get("steps", {})
+    steps: dict[str, dict[str, Any]] = system.get("steps", {})
     if name == "rqueues" and median(steps.get("drain_default"), "rate"):
-        return steps["drain_default"]  # type: ignore[no-any-return]
+        return steps["drain_default"]
     drains = [v for k, v in steps.items() if k.startswith("drain_c") and median(v, "rate")]
     return max(drains, key=lambda v: median(v, "rate") or 0.0) if drains else None
 
@@ -141,10 +141,10 @@ class Target:
     #: whether the ratio column compares with the peers' same figure
     vs_peers: bool = True
 
-    def limit(self, peers: dict[str, float], src: str) -> tuple[float | None, str]:
+    def limit(self, peers: dict[str, float], refs: set[str]) -> tuple[float | None, str]:
         if self.peer is not None:
             b = self.factor * peers[self.peer]
-            return b, f"{self.text} = {fmt(self.field, b)}{src}"
+            return b, f"{self.text} = {fmt(self.field, b)}{' ref.' if self.peer in refs else ''}"
         return self.bound, self.text
 
 
@@ -172,8 +172,9 @@ TARGETS = [
 ]  # fmt: skip
 
 
-def peer_figures(systems: dict[str, dict[str, Any]]) -> tuple[dict[str, float], str]:
-    """The peer figures the relative targets need: from this run where it has them, else REFERENCE."""
+def peer_figures(systems: dict[str, dict[str, Any]]) -> tuple[dict[str, float], set[str]]:
+    """The peer figures the relative targets need: from this run where it has them, else
+    REFERENCE; and the names of those taken from REFERENCE."""
     huey = systems.get("huey", {})
     found = {
         "fastest_drain": best_peer(systems, "drain", "rate", True),
@@ -181,30 +182,31 @@ def peer_figures(systems: dict[str, dict[str, Any]]) -> tuple[dict[str, float], 
         "leanest_memory": best_peer(systems, "memory_queued", "bytes", False),
         "huey_commands": value("huey", huey, "drain", "commands_per_job")[0] if huey else None,
     }
-    if all(v is not None for v in found.values()):
-        return {k: float(v or 0) for k, v in found.items()}, ""
-    return {k: v if v is not None else REFERENCE[k] for k, v in found.items()}, " ref."
+    refs = {k for k, v in found.items() if v is None}
+    return {k: REFERENCE[k] if v is None else v for k, v in found.items()}, refs
 
 
 def targets_table(systems: dict[str, dict[str, Any]]) -> str:
     ours = systems.get("rqueues", {})
-    peers, src = peer_figures(systems)
+    peers, refs = peer_figures(systems)
     ran_peers = any(n != "rqueues" and "error" not in s for n, s in systems.items())
     rows = []
     for t in TARGETS:
         v, why = value("rqueues", ours, t.step, t.field)
+        if why == "-":
+            continue  # the step did not run (--only)
         result = step_result(ours, t.step)
         label = t.label + context(t.step, result)
         spread = "" if v is None else f"{fmt(t.field, result[t.field]['min'])} - "
         spread += "" if v is None else fmt(t.field, result[t.field]["max"])
-        bound, text = t.limit(peers, src)
+        bound, text = t.limit(peers, refs)
         status = "" if v is None or bound is None else met(v, bound, t.higher, t.field)
         vs = ""
         if ran_peers and t.vs_peers and t.field not in NO_RATIO:
             vs = ratio(v, best_peer(systems, t.step, t.field, t.higher))
         rows.append([label, why if v is None else fmt(t.field, v), spread, text, status, vs])
     out = table(["figure", "median", "runs (min - max)", "target", "", "rqueues / best peer"], rows)
-    if src:
+    if refs:
         out += "\n\nref. = the peers' figures of the reference `make bench-peers` run; --peers measures them."
     return out
 

@@ -93,14 +93,15 @@ def learn(bench: Bench) -> dict[str, Any]:
     record_key = bench.a.keys.job(job_id)  # type: ignore[attr-defined]
     prefix, _, suffix = record_key.partition(job_id)
     indexes = {}
-    for key in r.scan_iter(count=1000):
-        if key.decode() == record_key:
+    for raw in r.scan_iter(count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if key == record_key:
             continue
         kind = r.type(key)
-        if job_id.encode() in key:
-            raise RuntimeError(f"the job left {key!r} ({kind.decode()}): teach bench/listing.py to copy it")
+        if job_id in key:
+            raise RuntimeError(f"the job left {key!r} ({kind!r}): teach bench/listing.py to copy it")
         if kind == b"zset" and (score := r.zscore(key, job_id)) is not None:
-            indexes[key.decode()] = score
+            indexes[key] = score
     fields: dict[bytes, bytes] = r.hgetall(record_key)  # type: ignore[assignment]
     return {
         "id": job_id,

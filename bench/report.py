@@ -112,7 +112,7 @@ def fmt(field: str, value: float | None) -> str:
 
 def median(result: dict[str, Any] | None, field: str) -> float | None:
     value = (result or {}).get(field)
-    return value["median"] if isinstance(value, dict) and "median" in value else None
+    return float(value["median"]) if isinstance(value, dict) and "median" in value else None
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

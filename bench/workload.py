@@ -112,8 +112,8 @@ class Bench:
             used = Usage.now(self.r, w)
             rss = w.rss_bytes() / processes
         stored = snapshot(self.r).used_memory  # workers gone: only what they left behind
-        work = per_job(before, used.redis, n + 2)
-        total = per_job(empty, used.redis, n + 2)
+        work = per_job(before, used.server, n + 2)
+        total = per_job(empty, used.server, n + 2)
         self.last_details = {"top_commands_per_job": total["top_commands_per_job"]}
         return {
             "rate": n / (ended - started),
@@ -216,7 +216,7 @@ class Usage:
     """CPU used so far by Redis, by each worker process group and by the whole machine."""
 
     at: float
-    redis: Snapshot
+    server: Snapshot
     workers: list[float]
     machine: tuple[float, float]  # busy, total CPU seconds, every core summed
 
@@ -231,7 +231,7 @@ class Usage:
         total = self.machine[1] - before.machine[1]
         per_worker = [b - a for a, b in zip(before.workers, self.workers, strict=True)]
         return {
-            "redis_cpu_share": (self.redis.cpu - before.redis.cpu) / wall,
+            "redis_cpu_share": (self.server.cpu - before.server.cpu) / wall,
             # The busiest worker process (with threads, one process rarely passes one core: the GIL).
             "worker_cpu_share": max(per_worker) / wall,
             "workers_cpu_share": sum(per_worker) / wall,
