@@ -58,15 +58,15 @@ package-check: $(STAMP)
 	cd $(PKG_VENV) && bin/python -c 'import rqueues, sys; assert "site-packages" in rqueues.__file__, rqueues.__file__'
 	cd $(PKG_VENV) && bin/rqueues dashboards dashboards >/dev/null && bin/rqueues quickstart --jobs 12 --no-live
 
-## Throughput, latency and memory figures (under a minute).
+## rqueues' figures against the performance targets, quick sizes (about 1.5 minutes).
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-## More runs, bigger counts, 2 worker processes, payloads, latency under load, a capped queue (a few minutes).
+## More runs, full sizes (1,000,000 jobs; 1, 2, 4 processes), payloads, load, a capped queue (about 15 minutes).
 bench-full: $(STAMP)
 	$(BIN)/python -m bench --full
 
-## RQ, Celery, Dramatiq, arq and Huey (one venv each under .venv-peers/) side by side with rqueues.
+## RQ, Celery, Dramatiq, arq and Huey (one venv each under .venv-peers/) side by side with rqueues (about 15 minutes).
 bench-peers: $(STAMP)
 	$(BIN)/python -m bench.peers.install
 	$(BIN)/python -m bench --peers

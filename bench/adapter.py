@@ -18,6 +18,8 @@ Args = tuple[Any, ...]
 
 #: Jobs per batched enqueue call.
 BATCH = 1000
+#: Slots a peer's worker gets when a step asks for "the system's default" (concurrency None).
+PEER_SLOTS = 8
 
 
 class Adapter:
@@ -52,11 +54,15 @@ class Adapter:
         """Enqueue one batch (at most BATCH jobs); only when batch_mode is set."""
         raise NotImplementedError
 
-    def worker_argv(self, concurrency: int) -> list[str]:
-        """Command that runs one worker process until SIGTERM."""
+    def worker_argv(self, concurrency: int | None) -> list[str]:
+        """Command that runs one worker process until SIGTERM.
+
+        ``concurrency`` None: the worker as its system starts it without tuning flags
+        (a peer gets PEER_SLOTS, its best single-process mode).
+        """
         raise NotImplementedError
 
-    def worker_env(self, concurrency: int) -> dict[str, str]:
+    def worker_env(self, concurrency: int | None) -> dict[str, str]:
         """Environment the worker process needs beyond BENCH_REDIS_URL."""
         return {}
 
@@ -66,6 +72,11 @@ class Adapter:
 
     def close(self) -> None:
         """Release clients."""
+
+
+def slots(concurrency: int | None) -> int:
+    """A peer's slot count for ``concurrency`` (None: PEER_SLOTS)."""
+    return PEER_SLOTS if concurrency is None else concurrency
 
 
 def script(name: str) -> str:

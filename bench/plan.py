@@ -1,4 +1,19 @@
-"""Which measurements each mode runs, how often, and how results are summarized."""
+"""Which measurements each mode runs, how often, and how results are summarized.
+
+A step's kind (``what``) names one measurement:
+
+- enqueue: jobs/s of one client, one call at a time or batched.
+- memory: Redis used_memory per queued job.
+- drain: a backlog drained by fresh worker processes: rate, commands and round
+  trips per job (enqueue plus work), CPU, memory per finished record.
+- latency: enqueue to the job's first statement on an idle worker, random gaps.
+- scaling: drain rate with 1, 2, 4 worker processes and which CPU ran out.
+- flat: one enqueue and one claim with a short and a long backlog (rqueues).
+- listing: the library's listing call over many finished records (rqueues).
+- rate_limited, executors: kept for features the library does not have yet
+  (a rate-limited claim against a plain one; a row per executor): they report
+  "skipped" until the library offers them; see ``MEASURES``.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +23,41 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .workload import Bench
+from .peers import PEERS as PEER_NAMES
+from .workload import Bench, percentile
 
 
 @dataclass(frozen=True)
 class Step:
     key: str
-    what: str  # enqueue | memory | drain | latency
+    what: str  # a key of MEASURES
     runs: int
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: Only for systems that run several jobs at once in one process.
     concurrent_only: bool = False
+    #: The systems that run it (None: every system).
+    systems: tuple[str, ...] | None = None
 
+
+class Skip(Exception):
+    """A step that does not apply to this system or this version of it."""
+
+
+RQUEUES = ("rqueues",)
+DRAIN_DEFAULT = Step("drain_default", "drain", 3, {"n": 10_000})
+FLAT_1M = {"small": 1_000, "large": 1_000_000, "samples": 500, "bound": 120}
+DRAIN_C32 = Step("drain_c32", "drain", 3, {"n": 10_000, "concurrency": 32}, concurrent_only=True)
 
 QUICK = [
     Step("enqueue_one", "enqueue", 3, {"n": 3_000, "batched": False}),
     Step("enqueue_batch", "enqueue", 3, {"n": 30_000, "batched": True}),
     Step("memory_queued", "memory", 3, {"n": 20_000}),
-    Step("drain_c8", "drain", 3, {"n": 20_000, "concurrency": 8}),
-    Step("drain_c32", "drain", 3, {"n": 20_000, "concurrency": 32}),
-    Step("latency_idle", "latency", 3, {"probes": 200, "concurrency": 8}),
+    DRAIN_DEFAULT,
+    DRAIN_C32,
+    Step("latency_idle", "latency", 3, {"probes": 30}),
+    Step("flat", "flat", 3, {"small": 1_000, "large": 100_000, "samples": 300, "bound": 60}, systems=RQUEUES),
+    Step("scaling", "scaling", 3, {"n": 10_000, "processes": (1, 2)}, systems=RQUEUES),
+    Step("listing", "listing", 1, {"records": 100_000, "bound": 60}, systems=RQUEUES),
 ]
 
 FULL = [
@@ -35,66 +65,148 @@ FULL = [
     Step("enqueue_batch", "enqueue", 5, {"n": 100_000, "batched": True}),
     Step("memory_queued", "memory", 3, {"n": 100_000}),
     Step("memory_queued_payload", "memory", 3, {"n": 100_000, "kind": "payload"}),
+    Step("drain_default", "drain", 5, {"n": 50_000}),
     Step("drain_c1", "drain", 3, {"n": 10_000, "concurrency": 1}),
-    Step("drain_c8", "drain", 5, {"n": 50_000, "concurrency": 8}),
     Step("drain_c32", "drain", 5, {"n": 50_000, "concurrency": 32}),
-    Step("drain_2p_c32", "drain", 5, {"n": 50_000, "concurrency": 32, "processes": 2}),
-    Step("drain_payload_c32", "drain", 5, {"n": 50_000, "concurrency": 32, "kind": "payload"}),
-    Step("latency_idle", "latency", 5, {"probes": 500, "concurrency": 8}),
-    Step("latency_load", "latency", 3, {"probes": 500, "concurrency": 8, "load_rate": 2000}),
-    Step("capped_noop", "drain", 3, {"n": 20_000, "concurrency": 8, "cap": 4}),
-    Step("capped_sleep", "drain", 3, {"n": 2_000, "concurrency": 8, "cap": 4, "sleep": 0.005}),
+    Step("drain_payload", "drain", 3, {"n": 50_000, "kind": "payload"}),
+    Step("latency_idle", "latency", 5, {"probes": 100}),
+    Step("latency_load", "latency", 3, {"probes": 100, "load_rate": 2000}),
+    Step("flat", "flat", 3, FLAT_1M),
+    Step("scaling", "scaling", 3, {"n": 50_000, "processes": (1, 2, 4)}),
+    Step("listing", "listing", 1, {"records": 1_000_000, "bound": 180}),
+    Step("capped_noop", "drain", 3, {"n": 20_000, "concurrency": 8, "cap": 4, "batched": True}),
+    Step(
+        "capped_sleep",
+        "drain",
+        3,
+        {"n": 2_000, "concurrency": 8, "cap": 4, "sleep": 0.005, "batched": True},
+    ),
+    Step("rate_limited", "rate_limited", 3, {"n": 10_000}),
+    Step("executors", "executors", 3, {"n": 10_000}),
 ]
 
-#: The same workload for every system of the side-by-side run.
+#: The same workload for every system of the side-by-side run; rqueues' own figures
+#: (flat cost, scaling, listing) at full size.
 PEERS = [
     Step("enqueue_one", "enqueue", 3, {"n": 3_000, "batched": False}),
     Step("enqueue_batch", "enqueue", 3, {"n": 20_000, "batched": True}),
-    Step("memory_queued", "memory", 1, {"n": 20_000}),
-    Step("drain_c8", "drain", 3, {"n": 10_000, "concurrency": 8}),
-    Step("drain_c32", "drain", 3, {"n": 10_000, "concurrency": 32}, concurrent_only=True),
-    Step("latency_idle", "latency", 3, {"probes": 200, "concurrency": 8}),
+    Step("memory_queued", "memory", 3, {"n": 20_000}),
+    Step("drain_default", "drain", 3, {"n": 10_000}, systems=RQUEUES),
+    # A peer's best single-process mode: the better of 8 and 32 slots.
+    Step("drain_c8", "drain", 3, {"n": 10_000, "concurrency": 8}, systems=PEER_NAMES),
+    DRAIN_C32,
+    Step("latency_idle", "latency", 3, {"probes": 60}),
+    Step("flat", "flat", 3, FLAT_1M, systems=RQUEUES),
+    Step("scaling", "scaling", 3, {"n": 20_000, "processes": (1, 2, 4)}, systems=RQUEUES),
+    Step("listing", "listing", 1, {"records": 1_000_000, "bound": 180}, systems=RQUEUES),
 ]
 
 PLANS = {"quick": QUICK, "full": FULL, "peers": PEERS}
+#: Kinds that measure the library's own calls: rqueues only, whatever the plan says.
+LIBRARY_ONLY = {"flat", "listing", "rate_limited", "executors"}
 
 
-def measure(bench: Bench, step: Step) -> dict[str, float]:
-    kw = step.kwargs
-    if step.what == "enqueue":
-        rate = bench.enqueue_rate(**kw)
-        return {} if rate is None else {"rate": rate}
-    if step.what == "memory":
-        return {"bytes": bench.queued_memory(**kw)}
-    if step.what == "drain":
-        return {k: v for k, v in bench.drain(**kw).items() if isinstance(v, (int, float))}
-    if step.what == "latency":
-        return bench.latency(**kw)
-    raise ValueError(f"unknown step kind {step.what!r}")
+def _enqueue(bench: Bench, **kw: Any) -> dict[str, float]:
+    rate = bench.enqueue_rate(**kw)
+    if rate is None:
+        raise Skip("no batched enqueue")
+    return {"rate": rate}
+
+
+def _drain(bench: Bench, **kw: Any) -> dict[str, float]:
+    return {k: v for k, v in bench.drain(**kw).items() if isinstance(v, (int, float))}
+
+
+def _flat(bench: Bench, **kw: Any) -> dict[str, float]:
+    from .flat import flat_cost
+
+    return flat_cost(bench, **kw)
+
+
+def _listing(bench: Bench, **kw: Any) -> dict[str, float]:
+    from .listing import listing
+
+    return listing(bench, state="succeeded", limit=50, **kw)
+
+
+def _declares(setting: str) -> bool:
+    """Whether a queue can be declared with ``setting`` in this version of the library."""
+    from dataclasses import fields
+
+    from rqueues.config import QueueConfig
+
+    return setting in {f.name for f in fields(QueueConfig)}
+
+
+def _rate_limited(bench: Bench, **kw: Any) -> dict[str, float]:
+    """A claim on a rate-limited queue against a plain one, once queues can have a rate limit."""
+    if not _declares("rate_limit"):
+        raise Skip("this version has no rate-limited queues")
+    raise Skip("rate-limited claims are not measured yet")
+
+
+def _executors(bench: Bench, **kw: Any) -> dict[str, float]:
+    """A drain row per executor (thread, process, ...), once a queue can choose its executor."""
+    if not _declares("executor"):
+        raise Skip("this version has only the thread executor")
+    raise Skip("per-executor drains are not measured yet")
+
+
+MEASURES: dict[str, Callable[..., dict[str, float]]] = {
+    "enqueue": _enqueue,
+    "memory": lambda bench, **kw: {"bytes": bench.queued_memory(**kw)},
+    "drain": _drain,
+    "latency": lambda bench, **kw: bench.latency(**kw),
+    "scaling": lambda bench, **kw: bench.scaling(**kw),
+    "flat": _flat,
+    "listing": _listing,
+    "rate_limited": _rate_limited,
+    "executors": _executors,
+}
+
+
+def select(steps: list[Step], only: list[str]) -> list[Step]:
+    """The steps named in ``only`` (all when it is empty), in the plan's order."""
+    return [s for s in steps if not only or s.key in only]
+
+
+def applies(bench: Bench, step: Step) -> str | None:
+    """Why ``step`` does not run for this system, or None."""
+    if step.what in LIBRARY_ONLY and bench.a.name != "rqueues":
+        return "rqueues only"
+    if step.concurrent_only and not bench.a.concurrent:
+        return "runs one job at a time"
+    return None
 
 
 def execute(bench: Bench, steps: list[Step], log: Callable[[str], None]) -> dict[str, Any]:
     """Run every step ``runs`` times; a failing step is reported, the others still run."""
     out: dict[str, Any] = {}
     for step in steps:
-        if step.what == "enqueue" and step.kwargs.get("batched") and not bench.a.batch_mode:
-            out[step.key] = {"skipped": "no batched enqueue"}
+        if step.systems is not None and bench.a.name not in step.systems:
             continue
-        if step.concurrent_only and not bench.a.concurrent:
-            out[step.key] = {"skipped": "runs one job at a time"}
+        if (why := applies(bench, step)) is not None:
+            out[step.key] = {"skipped": why}
             continue
         t0 = time.monotonic()
         runs: list[dict[str, float]] = []
         details: dict[str, Any] = {}
+        samples: list[float] = []
         try:
             for _ in range(step.runs):
-                runs.append(measure(bench, step))
-                if step.what == "drain":
-                    details = bench.last_details
+                runs.append(MEASURES[step.what](bench, **step.kwargs))
+                details = bench.last_details if step.what == "drain" else details
+                samples += bench.last_samples if step.what == "latency" else []
+        except Skip as why:
+            out[step.key] = {"skipped": str(why)}
+            continue
         except Exception as exc:  # reported in the table; the next step still runs
             out[step.key] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
             log(f"  {step.key}: FAILED {out[step.key]['error']}")
             continue
+        if samples:
+            details = {"probes": len(samples), "pooled_p50_ms": percentile(samples, 50)}
+            details["pooled_p99_ms"] = percentile(samples, 99)
         out[step.key] = {**summarize(runs), **({"details": details} if details else {})}
         log(f"  {step.key}: {brief(out[step.key])} ({time.monotonic() - t0:.1f}s)")
     return out

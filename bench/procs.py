@@ -11,6 +11,18 @@ from pathlib import Path
 ROOT = Path(__file__).absolute().parent.parent
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core summed (/proc/stat)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = sum(fields[3:5])  # idle, iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / tick, total / tick
+
+
 class Workers:
     """``count`` copies of one worker command, each in its own process group.
 
@@ -67,6 +79,13 @@ class Workers:
         """User and system CPU used so far by every process in the workers' groups."""
         ticks = sum(int(f[11]) + int(f[12]) for f in self._stats())  # fields 14, 15: utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
+
+    def cpu_by_worker(self) -> list[float]:
+        """CPU seconds so far of each worker's process group (children included), by group."""
+        ticks = dict.fromkeys((p.pid for p in self.procs), 0)
+        for f in self._stats():
+            ticks[int(f[2])] += int(f[11]) + int(f[12])
+        return [t / os.sysconf("SC_CLK_TCK") for t in ticks.values()]
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM each group, then SIGKILL what is left after ``timeout``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -16,19 +17,24 @@ from .procs import ROOT
 RESULTS = ROOT / "bench" / "results"
 
 STEP_LABELS = {
-    "enqueue_one": "enqueue, one by one",
+    "enqueue_one": "enqueue, one call at a time",
     "enqueue_batch": "enqueue, batched",
     "memory_queued": "Redis memory per queued no-arg job",
     "memory_queued_payload": "Redis memory per queued small-payload job",
+    "drain_default": "drain, default `rqueues worker`",
     "drain_c1": "drain, 1 process x 1 slot",
     "drain_c8": "drain, 1 process x 8 slots",
     "drain_c32": "drain, 1 process x 32 slots",
-    "drain_2p_c32": "drain, 2 processes x 32 slots",
-    "drain_payload_c32": "drain small-payload jobs, 1 process x 32 slots",
-    "latency_idle": "enqueue-to-start, idle worker",
+    "drain_payload": "drain small-payload jobs, default worker",
+    "latency_idle": "enqueue-to-start, idle worker, 0-500 ms gaps",
     "latency_load": "enqueue-to-start, 2,000 jobs/s of load",
+    "flat": "cost in queue length (long / short backlog)",
+    "scaling": "scaling, default worker processes",
+    "listing": "list 50 succeeded jobs",
     "capped_noop": "capped queue (cap 4), no-op jobs, 8 slots",
     "capped_sleep": "capped queue (cap 4), 5 ms jobs, 8 slots",
+    "rate_limited": "rate-limited claim vs plain",
+    "executors": "drain per executor",
 }
 #: field -> (unit, format)
 FIELDS = {
@@ -36,48 +42,77 @@ FIELDS = {
     "bytes": ("B/job", "{:,.0f}"),
     "p50_ms": ("ms p50", "{:.2f}"),
     "p99_ms": ("ms p99", "{:.2f}"),
-    "round_trips_per_job": ("round trips/job", "{:.2f}"),
-    "commands_per_job": ("commands/job", "{:.1f}"),
+    "list_ms": ("ms per listing", "{:,.1f}"),
+    "claim_ratio": ("x claim cost", "{:.2f}"),
+    "enqueue_ratio": ("x enqueue cost", "{:.2f}"),
+    "claim_us_small": ("us claim, short backlog", "{:.0f}"),
+    "claim_us_large": ("us claim, long backlog", "{:.0f}"),
+    "enqueue_us_small": ("us enqueue, short backlog", "{:.0f}"),
+    "enqueue_us_large": ("us enqueue, long backlog", "{:.0f}"),
+    "waiting_large": ("jobs in the long backlog", "{:,.0f}"),
+    "records": ("finished records", "{:,.0f}"),
+    "timed_out": ("timed out", "{:.0f}"),
+    "enqueue_rate": ("jobs/s enqueued one at a time", "{:,.0f}"),
+    "commands_per_job": ("commands/job (enqueue + work)", "{:.1f}"),
+    "work_commands_per_job": ("commands/job (work)", "{:.1f}"),
+    "round_trips_per_job": ("round trips/job (work)", "{:.2f}"),
+    "enqueue_round_trips_per_job": ("round trips/job (enqueue)", "{:.2f}"),
     "worker_cpu_us_per_job": ("us worker CPU/job", "{:.0f}"),
     "redis_cpu_us_per_job": ("us Redis CPU/job", "{:.0f}"),
+    "redis_cpu_share": ("cores Redis", "{:.2f}"),
+    "worker_cpu_share": ("cores busiest worker", "{:.2f}"),
+    "workers_cpu_share": ("cores all workers", "{:.2f}"),
+    "machine_cpu_share": ("of the machine busy", "{:.0%}"),
     "rss_mib": ("MiB RSS", "{:.0f}"),
     "record_bytes": ("B/finished record", "{:,.0f}"),
     "idle_requests_per_s": ("idle requests/s", "{:,.0f}"),
 }
-MAIN = {"enqueue": "rate", "memory": "bytes", "drain": "rate", "latency": "p50_ms"}
-#: (step key prefix, field) -> (comparison, bound, text)
-TARGETS = {
-    ("enqueue_batch", "rate"): (">=", 50_000, ">= 50,000"),
-    # One worker process with several slots: the configuration the target is about.
-    ("drain_c8", "rate"): (">=", 10_000, ">= 10,000"),
-    ("drain_c32", "rate"): (">=", 10_000, ">= 10,000"),
-    ("latency_idle", "p50_ms"): ("<=", 1.0, "<= 1 ms"),
+#: The figures a kind's row shows beside its main one (the JSON file has them all).
+ALSO = {
+    "drain": [
+        "commands_per_job", "round_trips_per_job", "worker_cpu_us_per_job", "redis_cpu_us_per_job",
+        "record_bytes", "rss_mib",
+    ],
+    "latency": ["p99_ms", "idle_requests_per_s"],
+    "flat": ["claim_us_small", "claim_us_large", "enqueue_ratio", "enqueue_us_small", "enqueue_us_large"],
+    "listing": ["records", "timed_out"],
+}  # fmt: skip
+MAIN = {
+    "enqueue": "rate",
+    "memory": "bytes",
+    "drain": "rate",
+    "latency": "p50_ms",
+    "flat": "claim_ratio",
+    "scaling": "rate_1p",
+    "listing": "list_ms",
 }
+PER_PROCESSES = re.compile(r"(.+)_(\d+)p$")
+
+
+def unit(field: str) -> tuple[str, str]:
+    """(unit, format) of a field; scaling's ``rate_2p`` is ``rate`` with 2 processes."""
+    if field in FIELDS:
+        return FIELDS[field]
+    m = PER_PROCESSES.match(field)
+    procs = "" if not m else f"{m[2]} process" + ("es" if m[2] != "1" else "")
+    if m and m[1] == "speedup":
+        return f"x with {procs}", "{:.2f}"
+    if m and m[1] in FIELDS:
+        text, form = FIELDS[m[1]]
+        return f"{text}, {procs}", form
+    return "", "{:.3g}"
 
 
 def fmt(field: str, value: float | None) -> str:
     if value is None:
         return "-"
-    return FIELDS.get(field, ("", "{:.3g}"))[1].format(value)
+    text = unit(field)[1].format(value)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,%") else text  # no "-0"
 
 
-def median(result: dict[str, Any], field: str) -> float | None:
-    value = result.get(field)
-    return value["median"] if isinstance(value, dict) and "median" in value else None
-
-
-def target(key: str, field: str) -> tuple[str, float, str] | None:
-    for (prefix, f), t in TARGETS.items():
-        if f == field and key.startswith(prefix):
-            return t
-    return None
-
-
-def met(value: float | None, t: tuple[str, float, str] | None) -> str:
-    if t is None or value is None:
-        return ""
-    ok = value >= t[1] if t[0] == ">=" else value <= t[1]
-    return "met" if ok else "MISSED"
+def median(result: dict[str, Any] | None, field: str) -> float | None:
+    value = (result or {}).get(field)
+    return float(value["median"]) if isinstance(value, dict) and "median" in value else None
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -90,141 +125,70 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def system_table(steps: list[Step], results: dict[str, Any]) -> str:
-    """One row per step: the main figure, its spread over the runs, the target, the other figures."""
+    """One row per step: the main figure, its spread over the runs, the other figures."""
     rows = []
     for step in steps:
-        result = results.get(step.key, {})
+        if step.key not in results:
+            continue
+        result = results[step.key]
         label = STEP_LABELS.get(step.key, step.key)
         if not any(isinstance(v, dict) and "median" in v for v in result.values()):
-            rows.append([label, result.get("error") or result.get("skipped") or "-", "", "", "", ""])
+            rows.append([label, result.get("error") or result.get("skipped") or "-", "", ""])
             continue
         main = MAIN[step.what]
         value = median(result, main)
         spread = f"{fmt(main, result[main]['min'])} - {fmt(main, result[main]['max'])}"
-        t = target(step.key, main)
-        others = [f"{fmt(f, median(result, f))} {FIELDS[f][0]}" for f in FIELDS if f != main and f in result]
+        shown = ALSO.get(step.what) or [f for f in result if f.startswith(("rate_", "speedup_"))]
+        others = [f"{fmt(f, median(result, f))} {unit(f)[0]}" for f in shown if f != main and f in result]
         if step.key == "capped_sleep":
             ideal = step.kwargs["cap"] / step.kwargs["sleep"]
             others.insert(0, f"{(value or 0) / ideal:.0%} of the cap's {ideal:,.0f} jobs/s")
-        rows.append(
-            [
-                label,
-                f"{fmt(main, value)} {FIELDS[main][0]}",
-                spread,
-                t[2] if t else "",
-                met(value, t),
-                "; ".join(others),
-            ]
+        pooled = result.get("details", {})
+        if "pooled_p99_ms" in pooled:
+            others.append(f"{pooled['pooled_p99_ms']:.2f} ms p99 of all {pooled['probes']} probes")
+        rows.append([label, f"{fmt(main, value)} {unit(main)[0]}", spread, "; ".join(others)])
+    return table(["measurement", "median of runs", "runs (min - max)", "also measured"], rows)
+
+
+def scaling_lines(result: dict[str, Any] | None) -> list[str]:
+    """The scaling curve, where it bends and which resource ran out there."""
+    procs = sorted(int(m[2]) for f in (result or {}) if (m := PER_PROCESSES.match(f)) and m[1] == "rate")
+    if not procs:
+        return []
+    lines = ["Scaling (default worker processes against one Redis; medians of runs):"]
+    bend = None
+    for p in procs:
+        rate = median(result, f"rate_{p}p") or 0.0
+        speedup = median(result, f"speedup_{p}p") or 1.0
+        redis_cpu = median(result, f"redis_cpu_share_{p}p") or 0.0
+        worker = median(result, f"worker_cpu_share_{p}p") or 0.0
+        workers = median(result, f"workers_cpu_share_{p}p") or worker
+        machine = median(result, f"machine_cpu_share_{p}p") or 0.0
+        what = saturated(redis_cpu, worker, machine)
+        ours = (redis_cpu + workers) / (os.cpu_count() or 1)
+        lines.append(
+            f"- {unit(f'rate_{p}p')[0].split(', ')[1]}: {rate:,.0f} jobs/s ({speedup:.2f}x); "
+            f"Redis {redis_cpu:.2f} cores, busiest worker {worker:.2f} cores, machine {machine:.0%} busy "
+            f"({ours:.0%} Redis and workers) -> {what}"
         )
-    return table(["measurement", "median", "runs (min - max)", "target", "", "also measured"], rows)
+        if bend is None and p > procs[0] and speedup < 0.75 * p / procs[0]:
+            bend = (p, what)
+    if bend:
+        lines.append(f"- bends at {bend[0]} processes (under 75% of linear): {bend[1]}")
+    else:
+        lines.append(f"- no bend up to {procs[-1]} processes (each step gave at least 75% of linear)")
+    return lines
 
 
-# -- side by side -------------------------------------------------------------
-
-#: (label, step, field, higher is better)
-PEER_ROWS = [
-    ("enqueue one by one, jobs/s", "enqueue_one", "rate", True),
-    ("enqueue batched, jobs/s", "enqueue_batch", "rate", True),
-    ("drain, 1 worker process, jobs/s", "drain", "rate", True),
-    ("enqueue-to-start p50, idle, ms", "latency_idle", "p50_ms", False),
-    ("enqueue-to-start p99, idle, ms", "latency_idle", "p99_ms", False),
-    ("idle worker requests to Redis/s", "latency_idle", "idle_requests_per_s", False),
-    ("round trips per job (drain)", "drain", "round_trips_per_job", False),
-    ("Redis commands per job (drain, incl. Lua)", "drain", "commands_per_job", False),
-    ("worker CPU per job (drain), us", "drain", "worker_cpu_us_per_job", False),
-    ("Redis CPU per job (drain), us", "drain", "redis_cpu_us_per_job", False),
-    ("Redis memory per queued no-arg job, B", "memory_queued", "bytes", False),
-    ("worker RSS after the drain, MiB", "drain", "rss_mib", False),
-]
-
-
-def best_drain(system: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The 1-process drain with the highest rate (each system at its best concurrency)."""
-    steps = system.get("steps", {})
-    drains = [(k, v) for k, v in steps.items() if k.startswith("drain_") and median(v, "rate")]
-    return max(drains, key=lambda kv: median(kv[1], "rate") or 0.0) if drains else None
-
-
-def peer_value(system: dict[str, Any], step: str, field: str) -> tuple[float | None, str]:
-    """The figure and, when there is none, why."""
-    if "error" in system:
-        return None, "not installed" if system["error"].startswith("not installed") else "failed"
-    if step == "drain":
-        best = best_drain(system)
-        if best is None:
-            errors = [v for k, v in system["steps"].items() if k.startswith("drain_") and "error" in v]
-            return None, "failed" if errors else "-"
-        return median(best[1], field), ""
-    result = system["steps"].get(step, {})
-    if "error" in result:
-        return None, "failed"
-    if "skipped" in result:
-        return None, "n/a"
-    return median(result, field), ""
-
-
-def peers_table(systems: dict[str, dict[str, Any]]) -> str:
-    names = list(systems)
-    peers = [n for n in names if n != "rqueues"]
-    rows = []
-    for label, step, field, higher in PEER_ROWS:
-        cells, peer_values = [], []
-        for name in names:
-            value, why = peer_value(systems[name], step, field)
-            cell = why if value is None else fmt(field, value)
-            if step == "drain" and value is not None and field == "rate":
-                best = best_drain(systems[name])
-                slots = best[0].removeprefix("drain_c") if best else "?"
-                cell += f" (x{slots})" if systems[name].get("concurrent", True) else " (x1)"
-            cells.append(cell)
-            if name in peers and value is not None:
-                peer_values.append(value)
-        ours, _ = peer_value(systems["rqueues"], step, field) if "rqueues" in systems else (None, "")
-        ratio = ""
-        if ours is not None and peer_values:
-            best = max(peer_values) if higher else min(peer_values)
-            ratio = f"{ours / best:.2f}x" if best else ""
-        rows.append([label, *cells, ratio])
-    return table(["per system (higher/lower is better)", *names, "rqueues / best peer"], rows)
-
-
-def peers_notes(systems: dict[str, dict[str, Any]]) -> str:
-    lines = ["Settings (each system's fast mode):"]
-    for name, s in systems.items():
-        if "error" in s:
-            lines.append(f"- {name}: {s['error']}")
-            continue
-        batch = s.get("batch_mode") or "no batched enqueue"
-        lines.append(f"- {name} {s.get('version', '?')}: {s.get('fast_mode', '')}; batched enqueue: {batch}")
-        for key, v in s.get("steps", {}).items():
-            if "error" in v:
-                lines.append(f"  - {key} failed: {v['error']}")
-    return "\n".join(lines)
-
-
-def peer_targets(systems: dict[str, dict[str, Any]]) -> list[str]:
-    ours = systems.get("rqueues", {})
-    peers = {n: s for n, s in systems.items() if n != "rqueues" and "error" not in s}
-    out = []
-    drain = best_drain(ours) if "error" not in ours else None
-    peer_drains = [median(b[1], "rate") or 0.0 for s in peers.values() if (b := best_drain(s))]
-    if drain and peer_drains:
-        rate, best = median(drain[1], "rate") or 0.0, max(peer_drains)
-        ok = rate >= 5 * best and rate >= 10_000
-        out.append(
-            f"drain: {rate:,.0f} jobs/s = {rate / best:.1f}x the fastest peer ({best:,.0f}); "
-            f"target >= 5x and >= 10,000: {'met' if ok else 'MISSED'}"
-        )
-    mem = median(ours.get("steps", {}).get("memory_queued", {}), "bytes")
-    peer_mems = [m for s in peers.values() if (m := median(s["steps"].get("memory_queued", {}), "bytes"))]
-    if mem and peer_mems:
-        least = min(peer_mems)
-        ok = mem <= least / 2
-        out.append(
-            f"memory per queued job: {mem:,.0f} B = {mem / least:.2f}x the leanest peer ({least:,.0f} B); "
-            f"target <= 0.5x: {'met' if ok else 'MISSED'}"
-        )
-    return out
+def saturated(redis_cpu: float, worker: float, machine: float) -> str:
+    """Name the resource that ran out: Redis' one core, the machine's cores, or a worker's GIL."""
+    if redis_cpu >= 0.85:
+        return "Redis' core saturates"
+    if machine >= 0.8:
+        return f"the machine's {os.cpu_count()} cores saturate"
+    if worker >= 0.85:
+        return "a worker process' core (the GIL) saturates"
+    return "nothing saturates (waits on round trips)"
 
 
 # -- the results file -------------------------------------------------------

@@ -32,8 +32,9 @@ def noop(*args: Any, **kwargs: Any) -> None:
 
 
 def stamp(key: str) -> None:
-    """Record when this body started."""
-    _redis().rpush(key, repr(time.time()))
+    """Record when this body started: the clock is read before anything else runs."""
+    started = time.time()
+    _redis().rpush(key, repr(started))
 
 
 def sleep(seconds: float) -> None:

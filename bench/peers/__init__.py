@@ -20,13 +20,19 @@ def peer_python(peer: str) -> Path:
 
 
 def run_system(
-    system: str, python: str, url: str, plan: str = "peers", timeout: float = 300
+    system: str,
+    python: str,
+    url: str,
+    plan: str = "peers",
+    timeout: float = 900,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``plan`` for ``system`` with ``python``; any failure comes back as {"error": ...}."""
     if not os.path.exists(python):
         return {"error": f"{python} not found (make bench-peers creates it)"}
+    argv = [python, "-m", "bench.peers.run", system, "--url", url, "--plan", plan]
     proc = subprocess.Popen(
-        [python, "-m", "bench.peers.run", system, "--url", url, "--plan", plan],
+        [*argv, "--only", ",".join(only or [])],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

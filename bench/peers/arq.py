@@ -12,7 +12,7 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from .. import tasks
-from ..adapter import Adapter, Args, script
+from ..adapter import Adapter, Args, script, slots
 
 QUEUE = "bench"
 #: Seconds between polls of the queue (the default is 0.5).
@@ -67,10 +67,10 @@ class System(Adapter):
 
         self.loop.run_until_complete(batch())
 
-    def worker_env(self, concurrency: int) -> dict[str, str]:
-        return {MAX_JOBS_ENV: str(concurrency)}
+    def worker_env(self, concurrency: int | None) -> dict[str, str]:
+        return {MAX_JOBS_ENV: str(slots(concurrency))}
 
-    def worker_argv(self, concurrency: int) -> list[str]:
+    def worker_argv(self, concurrency: int | None) -> list[str]:
         return [script("arq"), "bench.peers.arq.WorkerSettings"]
 
     def close(self) -> None:

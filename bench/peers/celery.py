@@ -41,7 +41,7 @@ class System(Adapter):
     def enqueue(self, task: str, args: Args) -> None:
         TASKS[task].apply_async(args)
 
-    def worker_argv(self, concurrency: int) -> list[str]:
+    def worker_argv(self, concurrency: int | None) -> list[str]:
         # The solo pool runs one job at a time: concurrency does not apply.
         return [
             script("celery"),

@@ -8,7 +8,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from .. import tasks
-from ..adapter import Adapter, Args, script
+from ..adapter import Adapter, Args, script, slots
 
 QUEUE = "bench"
 #: Most milliseconds an idle consumer sleeps between polls (the default is 1000).
@@ -36,17 +36,17 @@ class System(Adapter):
     def enqueue(self, task: str, args: Args) -> None:
         ACTORS[task].send(*args)
 
-    def worker_env(self, concurrency: int) -> dict[str, str]:
+    def worker_env(self, concurrency: int | None) -> dict[str, str]:
         return {"dramatiq_worker_timeout": POLL_MS}
 
-    def worker_argv(self, concurrency: int) -> list[str]:
+    def worker_argv(self, concurrency: int | None) -> list[str]:
         return [
             script("dramatiq"),
             "bench.peers.dramatiq",
             "--processes",
             "1",
             "--threads",
-            str(concurrency),
+            str(slots(concurrency)),
             "--queues",
             QUEUE,
         ]

@@ -7,7 +7,7 @@ import os
 from huey import RedisHuey
 
 from .. import tasks
-from ..adapter import Adapter, Args, script
+from ..adapter import Adapter, Args, script, slots
 
 # huey_consumer imports this module by name: the Huey instance is made at import,
 # from the URL the benchmark puts in the environment.
@@ -26,14 +26,14 @@ class System(Adapter):
     def enqueue(self, task: str, args: Args) -> None:
         TASKS[task](*args)
 
-    def worker_argv(self, concurrency: int) -> list[str]:
+    def worker_argv(self, concurrency: int | None) -> list[str]:
         return [
             script("huey_consumer"),
             "bench.peers.huey.huey",
             "-k",
             "thread",
             "-w",
-            str(concurrency),
+            str(slots(concurrency)),
             "-n",
             "-q",
         ]

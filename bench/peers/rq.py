@@ -33,7 +33,7 @@ class System(Adapter):
             self.queue.enqueue_many([Queue.prepare_data(fn, a, result_ttl=0) for a in args], pipeline=pipe)
             pipe.execute()
 
-    def worker_argv(self, concurrency: int) -> list[str]:
+    def worker_argv(self, concurrency: int | None) -> list[str]:
         # RQ runs one job at a time per worker process: concurrency does not apply.
         return [
             script("rq"),

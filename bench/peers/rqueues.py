@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import rqueues
 from rqueues import Queue, connect
+from rqueues.defaults import CONCURRENCY
 
 from ..adapter import Adapter, Args
 
@@ -19,8 +20,9 @@ class System(Adapter):
     name = "rqueues"
     package = "rqueues"
     fast_mode = (
-        "thread executor, one process; defaults otherwise: every job has a lease, "
-        "a record with its result kept for 1 day, and is acknowledged after the outcome is stored"
+        f"`rqueues worker` with its defaults ({CONCURRENCY} slots, thread executor, INFO job log lines); "
+        "every job has a lease, a record with its result kept for 1 day, and is acknowledged "
+        "after the outcome is stored"
     )
     batch_mode = "Queue.enqueue_many (one pipeline)"
 
@@ -46,23 +48,15 @@ class System(Adapter):
         jobs = self.queue.enqueue_many([(fn, a, {}) for a in args])
         self._last.extend(j.id for j in jobs[-64:])
 
-    def worker_argv(self, concurrency: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "rqueues.cli",
-            "worker",
-            "--redis-url",
-            self.url,
-            "--queues",
-            QUEUE,
-            "--concurrency",
-            str(concurrency),
-            "--import",
-            "bench.tasks",
-            "--log-level",
-            "WARNING",
-        ]
+    def worker_argv(self, concurrency: int | None) -> list[str]:
+        """`rqueues worker` as a user starts it: no tuning flags unless a step sets the slots.
+
+        Logging stays at its default (INFO, a start and an end line per job), written
+        to a file as a service manager would capture it.
+        """
+        argv = [sys.executable, "-m", "rqueues.cli", "worker", "--redis-url", self.url]
+        argv += ["--import", "bench.tasks"]
+        return argv if concurrency is None else [*argv, "--concurrency", str(concurrency)]
 
     def settled(self, deadline: float) -> float | None:
         """Outcomes are stored by the acker after the body returns: wait for the last ones."""

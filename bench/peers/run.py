@@ -22,10 +22,10 @@ from ..tasks import URL_ENV
 SYSTEMS = ("rqueues", "rq", "celery", "dramatiq", "arq", "huey")
 
 
-def run(system: str, url: str, plan: str) -> dict[str, Any]:
+def run(system: str, url: str, plan: str, only: list[str]) -> dict[str, Any]:
     # Set before the adapter is imported: peers build their app from it at import.
     os.environ[URL_ENV] = url
-    from ..plan import PLANS, execute
+    from ..plan import PLANS, execute, select
     from ..workload import Bench
 
     try:
@@ -35,7 +35,9 @@ def run(system: str, url: str, plan: str) -> dict[str, Any]:
         return {"error": f"not installed: {exc}"}
     try:
         bench = Bench(adapter, url)
-        steps = execute(bench, PLANS[plan], lambda line: print(line, file=sys.stderr, flush=True))
+        steps = execute(
+            bench, select(PLANS[plan], only), lambda line: print(line, file=sys.stderr, flush=True)
+        )
         return {
             "version": adapter.version(),
             "fast_mode": adapter.fast_mode,
@@ -52,11 +54,12 @@ def main() -> None:
     parser.add_argument("system", choices=SYSTEMS)
     parser.add_argument("--url", required=True)
     parser.add_argument("--plan", default="peers", choices=("quick", "full", "peers"))
+    parser.add_argument("--only", default="", help="comma-separated step keys (default: all)")
     args = parser.parse_args()
     # The driver stops an overdue run with SIGTERM: unwind so the worker processes are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        result = run(args.system, args.url, args.plan)
+        result = run(args.system, args.url, args.plan, [k for k in args.only.split(",") if k])
     except Exception as exc:
         traceback.print_exc()
         result = {"error": f"{type(exc).__name__}: {exc}"[:400]}
