@@ -101,6 +101,10 @@ class Acker:
             calls.add(scripts.complete(self._conn.keys.queue(name), rows))
         calls.execute(raise_first=True)
         self._held.remove(o.claimed for o in batch)
+        try:
+            self._observer.stored([o for items in (*done.values(), *dead.values()) for o in items])
+        except Exception:  # a log or metrics bug must not make a stored outcome look unstored
+            log.exception("observer failed after storing %d outcome(s)", len(batch))
         for r in (r for refusals in unrun.values() for r in refusals):
             job = r.outcome.claimed
             log.info(

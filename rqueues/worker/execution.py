@@ -38,6 +38,7 @@ class Claimed:
     stop_requested: bool = False  # `rqueues stop`: the outcome is 'cancelled'
     done: bool = False  # finished running; its outcome is on the way to Redis
     lost: bool = False  # the delivery is no longer this worker's: not renewed, its outcome discarded
+    ran_for: float = 0.0  # seconds it ran, set when it finished
 
     @functools.cached_property
     def timeout(self) -> float | None:

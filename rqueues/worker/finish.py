@@ -52,7 +52,8 @@ class Finisher:
             outcome = unsettled(job, exc)
         try:
             job.done = True
-            self._observer.finished(outcome, time.monotonic() - job.started)
+            job.ran_for = time.monotonic() - job.started
+            self._observer.finished(outcome, job.ran_for)
         except Exception:
             log.exception("observer failed on job %s", job.job_id)
         finally:

@@ -1,7 +1,9 @@
 """Job log lines: one when a job starts, one when it ends, a failure's traceback.
 
 Lines go to the ``rqueues.jobs`` logger through ``logging`` (the library
-installs no handler). Each record carries the job's fields in ``extra``
+installs no handler). Start lines are written by the dispatcher, end lines by the
+acker once the outcome is stored: two threads, so the slot threads that run jobs
+never wait on the log handler's lock. Each record carries the job's fields in ``extra``
 (``queue``, ``function``, ``job_id``, ``attempt``, and at the end
 ``duration_s`` and ``outcome``), which ``--log-format json`` prints as keys.
 """
@@ -48,7 +50,12 @@ class JobLog(Observer):
                 extra=job_fields(job),
             )  # fmt: skip
 
-    def finished(self, outcome: Outcome, seconds: float) -> None:
+    def stored(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.state:  # '' is a consumed tombstone: a job cancelled before it ran
+                self._end(outcome, outcome.claimed.ran_for)
+
+    def _end(self, outcome: Outcome, seconds: float) -> None:
         job = outcome.claimed
         state = outcome.state or "cancelled"
         fields = {**job_fields(job), "duration_s": round(seconds, 6), "outcome": state}

@@ -21,6 +21,9 @@ class Observer:
     def finished(self, outcome: Outcome, seconds: float) -> None:
         """A job finished running (before its outcome is stored)."""
 
+    def stored(self, outcomes: Sequence[Outcome]) -> None:
+        """Outcomes were stored in Redis (called on the acker's one thread, per batch)."""
+
     def redis_error(self, where: str) -> None:
         """A Redis call failed in ``where`` (dispatch, ack, heartbeat)."""
 
@@ -45,6 +48,10 @@ class Observers(Observer):
     def finished(self, outcome: Outcome, seconds: float) -> None:
         for o in self.observers:
             o.finished(outcome, seconds)
+
+    def stored(self, outcomes: Sequence[Outcome]) -> None:
+        for o in self.observers:
+            o.stored(outcomes)
 
     def redis_error(self, where: str) -> None:
         for o in self.observers:

@@ -92,5 +92,5 @@ def test_quiet_queues_are_left_out(caplog: pytest.LogCaptureFixture) -> None:
     for queue in ("hot", "cold"):
         job = Claimed(queue, "1-0", f"id-{queue}", "m:f", b"", 1, {}, 60)
         log.claimed(queue, [job])
-        log.finished(Outcome(job, "succeeded"), 0.01)
+        log.stored([Outcome(job, "succeeded")])
     assert sorted({getattr(r, "queue", "") for r in caplog.records}) == ["cold"]
