@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from ..errors import ConfigurationError
 
 #: Bumped when the layout of keys or records changes incompatibly
-#: (2: a lease's member is its delivery's stream entry id, no longer the job id).
-KEYSPACE_VERSION = 2
+#: (2: a lease's member is its delivery's stream entry id, no longer the job id;
+#: 3: a queued job lives in its stream entry alone, see entries.py).
+KEYSPACE_VERSION = 3
 GROUP = "rqueues"
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -69,6 +70,11 @@ class QueueKeys:
     def stats(self) -> str:
         """Hash of cumulative counters (finished jobs by outcome, wait-time buckets); see stats.py."""
         return f"{self.base}:stats"
+
+    @property
+    def ids(self) -> str:
+        """Hash of the queued jobs enqueued with an id of their own: job id -> stream entry id."""
+        return f"{self.base}:ids"
 
     @property
     def job_prefix(self) -> str:

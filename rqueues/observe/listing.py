@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backend.deliveries import jobs_of
+from ..backend.entries import job_id_of, read_entry
 from ..backend.keys import GROUP
-from ..backend.replies import job_id_of
 from ..backend.store import Store
 from ..errors import ConfigurationError
 from ..job import STATES, JobRecord, iso
@@ -24,9 +24,9 @@ def list_jobs(
     """Jobs of the given queues (default: all declared), newest first.
 
     Running jobs come from the leases (each names its stream entry, which names the
-    job), queued ones from the stream after the
-    group's delivery point; finished ones need a SCAN of job records, bounded
-    by ``limit``.
+    job), queued ones from the stream after the group's delivery point (a job to run
+    now has no record yet: its entry holds it); finished ones need a SCAN of job
+    records, bounded by ``limit``.
     """
     if state is not None and state not in STATES:
         raise ConfigurationError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
@@ -34,8 +34,15 @@ def list_jobs(
     records: list[JobRecord] = []
     with conn.guard():
         for name in names:
+            if state == "queued":
+                records.extend(r for r in _queued(conn, name, limit) if r.state == state)
+                continue
             ids = _candidate_ids(conn, name, state, limit)
-            records.extend(r for r in _records(conn, name, ids) if state is None or r.state == state)
+            found = [r for r in _records(conn, name, ids) if state is None or r.state == state]
+            if state is None:  # jobs to run now have no record until they start
+                recorded = {r.id for r in found}
+                found += [r for r in _queued(conn, name, limit) if r.id not in recorded]
+            records.extend(found)
     records.sort(key=lambda r: r.enqueued_at or 0, reverse=True)
     return records[:limit]
 
@@ -46,11 +53,6 @@ def _candidate_ids(conn: Store, queue: str, state: str | None, limit: int) -> li
     if state == "running":  # a lease's member is its delivery's entry id
         entries = [(keys, m.decode()) for m in r.zrange(keys.leases, 0, -1)]
         return [job for job in jobs_of(r, entries) if job is not None]
-    if state == "queued":
-        groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
-        start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")
-        entries = r.xrange(keys.stream, min=b"(" + start, count=limit)
-        return [j for j in (job_id_of(f[b"job"]) for _, f in entries if b"job" in f) if j]
     ids: list[str] = []
     cursor = 0
     prefix = keys.job_prefix
@@ -59,6 +61,28 @@ def _candidate_ids(conn: Store, queue: str, state: str | None, limit: int) -> li
         ids.extend(k.decode(errors="replace")[len(prefix) :] for k in found)
         if cursor == 0 or (state is None and len(ids) >= limit):
             return ids
+
+
+def _queued(conn: Store, queue: str, limit: int) -> list[JobRecord]:
+    """The jobs waiting in the stream after the group's delivery point, oldest first: a
+    fresh entry is its job until a record exists (a cancelled tombstone, a watched job),
+    a re-added entry names a job with a record."""
+    keys = conn.keys.queue(queue)
+    r = conn.redis
+    groups = r.xinfo_groups(keys.stream) if r.exists(keys.stream) else []
+    start = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()), b"0-0")
+    found = [read_entry(queue, e, f) for e, f in r.xrange(keys.stream, min=b"(" + start, count=limit)]
+    entries = [e for e in found if e is not None and e.job_id]
+    pipe = r.pipeline(transaction=False)
+    for entry in entries:
+        pipe.hgetall(keys.job(entry.job_id))
+    out = []
+    for entry, raw in zip(entries, pipe.execute(), strict=True):
+        if raw:
+            out.append(JobRecord.from_hash(queue, entry.job_id, raw))
+        elif entry.fresh:
+            out.append(JobRecord.from_entry(queue, entry))
+    return out
 
 
 def _records(conn: Store, queue: str, ids: list[str]) -> list[JobRecord]:
