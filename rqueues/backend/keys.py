@@ -77,6 +77,12 @@ class QueueKeys:
         return f"{self.base}:ids"
 
     @property
+    def tombstones(self) -> str:
+        """Set of the jobs cancelled while queued whose entry no claim has consumed yet: a
+        claim looks up the record of a fresh entry only while this set is not empty."""
+        return f"{self.base}:tombstones"
+
+    @property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 

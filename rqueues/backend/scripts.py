@@ -253,7 +253,7 @@ def claim(
 ) -> Call[ClaimReply]:
     """``config_version``: the version of the queue's config the caller routed by; a newer
     one makes the claim STALE (None skips the check)."""
-    keys = [q.stream, q.leases, q.config, q.events, q.dead, q.scheduled, q.ids]
+    keys = [q.stream, q.leases, q.config, q.events, q.dead, q.scheduled, q.ids, q.tombstones]
     version = "" if config_version is None else config_version
     args = [
         GROUP,
@@ -290,7 +290,10 @@ def giveback(
     error: bytes,
 ) -> Call[list[GiveBack]]:
     """entries: (entry id, job id) per job."""
-    keys = [q.stream, q.leases, q.dead, q.events, q.config, q.ids, *(q.job(j) for _, j in entries)]
+    keys = [
+        q.stream, q.leases, q.dead, q.events, q.config, q.ids, q.tombstones,
+        *(q.job(j) for _, j in entries),
+    ]  # fmt: skip
     args = [GROUP, 1 if reclaim else 0, max_reclaims, reason, error, *(v for e in entries for v in e)]
     return Call("giveback", keys, args, GiveBack.parse_all)
 
@@ -311,7 +314,7 @@ def renew(q: QueueKeys, consumer: str, entries: Sequence[str], lease_ms: int) ->
 
 
 def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:
-    keys = [q.job(job_id), q.events, q.scheduled, q.config, q.stream, q.ids]
+    keys = [q.job(job_id), q.events, q.scheduled, q.config, q.stream, q.ids, q.tombstones]
     args = [job_id, defaults.RESULT_TTL, generated_entry(q.name, job_id) or ""]
     return Call("cancel", keys, args, HandleReply.parse)
 
@@ -323,14 +326,14 @@ def beat(workers: str, worker_id: str) -> Call[int]:
 
 def purge(q: QueueKeys, batch: int) -> Call[PurgeReply]:
     """Drop up to ``batch`` waiting and ``batch`` scheduled jobs of a queue."""
-    keys = [q.stream, q.scheduled, q.events, q.ids]
+    keys = [q.stream, q.scheduled, q.events, q.ids, q.tombstones]
     args = [GROUP, batch, q.job_prefix, generated_id(q.name, "")]
     return Call("purge", keys, args, PurgeReply.parse)
 
 
 def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
-    keys = [q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids]
+    keys = [q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids, q.tombstones]
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
 
 

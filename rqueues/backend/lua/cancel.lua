@@ -9,7 +9,8 @@
 -- consume it, so its record gets the result TTL here (the job's own result_ttl
 -- option, else the queue's, else ARGV[2]).
 -- KEYS[1] job hash, KEYS[2] events, KEYS[3] scheduled, KEYS[4] config hash,
--- KEYS[5] stream, KEYS[6] ids
+-- KEYS[5] stream, KEYS[6] ids, KEYS[7] tombstones (a queued job cancelled here joins it:
+-- the claim checks fresh entries against it while it is not empty)
 -- ARGV[1] job id, ARGV[2] default result TTL (s), ARGV[3] the entry id a generated job id
 -- names ('' for a chosen id: the ids hash maps it to its entry)
 -- Returns {1} when cancelled, {0, state} when the job is not queued, {-1} when missing.
@@ -48,6 +49,7 @@ if not state then
     'payload', job[2], 'enqueued_at', string.match(entry, '^(%d+)'))
   if job[3] then redis.call('HSET', KEYS[1], 'options', job[3]) end
   redis.call('HDEL', KEYS[6], ARGV[1])
+  redis.call('SADD', KEYS[7], ARGV[1])
   return {1}
 end
 if state ~= 'queued' and state ~= 'scheduled' then return {0, state} end
@@ -60,7 +62,10 @@ if state == 'scheduled' then
   ttl = ttl or ttl_of(redis.call('HGET', KEYS[4], 'result_ttl')) or ttl_of(ARGV[2])
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[6], ARGV[1])  -- a watched job's record says 'queued' too
+if state == 'queued' then
+  redis.call('HDEL', KEYS[6], ARGV[1])  -- a watched fresh job's record says 'queued' too
+  redis.call('SADD', KEYS[7], ARGV[1])
+end
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now)
 if ttl then redis.call('EXPIRE', KEYS[1], ttl) end
 if redis.call('HEXISTS', KEYS[1], 'watched') == 1 then

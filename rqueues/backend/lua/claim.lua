@@ -11,14 +11,18 @@
 --     'running'), and a chosen id leaves the ids hash.
 --   re-added 'job' = job id: its record (state 'queued') is marked running here.
 --   A record that says 'cancelled' is a tombstone: the entry is acknowledged and deleted
---   unrun, no lease taken, and the record gets its result TTL (the job's result_ttl
---   option, else the queue's, else ARGV[7]). A record in any other state but 'queued'
---   means a stray entry: acknowledged and deleted unrun, the record left as it is.
+--   unrun, no lease taken, the job leaves the tombstones set, and the record gets its
+--   result TTL (the job's result_ttl option, else the queue's, else ARGV[7]). A fresh
+--   entry's record is looked up only while the tombstones set is not empty (cancel.lua
+--   adds every job it cancels while queued): otherwise its record, if any, was written
+--   by watch.lua ('queued') and is simply completed. A re-added entry's record in any
+--   other state but 'queued' means a stray entry: acknowledged and deleted unrun, the
+--   record left as it is.
 --   A re-added entry whose record is missing is delivered with its lease as 'missing':
 --   the worker dead-letters it (and names a job id that is not UTF-8).
 --   Anything else is malformed: moved to the dead letters with the reason.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] config, KEYS[4] events, KEYS[5] dead,
--- KEYS[6] scheduled, KEYS[7] ids
+-- KEYS[6] scheduled, KEYS[7] ids, KEYS[8] tombstones
 -- ARGV[1] group, ARGV[2] consumer (the worker id, written to each record), ARGV[3] how
 -- many wanted, ARGV[4] lease ms, ARGV[5] the config version the caller routed by ('' to
 -- skip the check), ARGV[6] job key prefix (rqueues:{q:NAME}:job:), ARGV[7] default
@@ -85,6 +89,7 @@ local expiry = now + tonumber(ARGV[4])
 local prefix, worker = ARGV[6], ARGV[2]
 local out = {0, now, due, '', ''}
 local leases, unrun = {}, {}
+local marked = redis.call('EXISTS', KEYS[8]) == 1  -- jobs were cancelled while queued
 
 local function deliver(status, id, job, fn, payload, attempts, options, enqueued)
   leases[#leases + 1] = expiry
@@ -94,9 +99,10 @@ local function deliver(status, id, job, fn, payload, attempts, options, enqueued
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = payload, attempts, options, enqueued
 end
 
-local function tombstone(id, key, options)
+local function tombstone(id, job, key, options)
   -- Cancelled while it waited: consumed unrun, the record kept for its result TTL.
   unrun[#unrun + 1] = id
+  redis.call('SREM', KEYS[8], job)
   local ttl = nil
   if options then
     local ok, o = pcall(cmsgpack.unpack, options)
@@ -120,23 +126,26 @@ for _, entry in ipairs(r[1][2]) do
     redis.call('XADD', KEYS[5], '*', 'job', '', 'entry', id, 'at', now, 'reason',
       'malformed stream entry: expected one field "j" (a job) or "job" (a job id), got ' .. raw)
     unrun[#unrun + 1] = id
+  elseif job.fn and not (marked and redis.call('SISMEMBER', KEYS[8], job.job) == 1) then
+    -- Fresh, and not cancelled: started here (a 'queued' record was written by watch.lua).
+    local key = prefix .. job.job
+    local enqueued = string.match(id, '^(%d+)')
+    redis.call('HSET', key, 'state', 'running', 'function', job.fn, 'payload', job.payload,
+      'enqueued_at', enqueued, 'started_at', now, 'worker', worker, 'attempts', 1)
+    if job.options then redis.call('HSET', key, 'options', job.options) end
+    if job.custom then redis.call('HDEL', KEYS[7], job.job) end  -- no longer waiting
+    deliver('run', id, job.job, job.fn, job.payload, 1, job.options or '', enqueued)
   else
     local key = prefix .. job.job
     local v = redis.call('HMGET', key, 'state', 'attempts', 'options', 'function', 'payload',
       'enqueued_at', 'stop')
     local state = v[1]
-    if job.custom then redis.call('HDEL', KEYS[7], job.job) end  -- no longer waiting
+    if job.custom then redis.call('HDEL', KEYS[7], job.job) end
     if state == 'cancelled' then
-      tombstone(id, key, v[3])
-    elseif state and state ~= 'queued' then
+      tombstone(id, job.job, key, v[3])
+    elseif job.fn or (state and state ~= 'queued') then
       unrun[#unrun + 1] = id  -- a stray entry of a job that is not waiting
-    elseif job.fn then  -- fresh (a 'queued' record here was written by watch.lua)
-      local attempts = tonumber(v[2] or '0') + 1
-      local enqueued = string.match(id, '^(%d+)')
-      redis.call('HSET', key, 'state', 'running', 'function', job.fn, 'payload', job.payload,
-        'enqueued_at', enqueued, 'started_at', now, 'worker', worker, 'attempts', attempts)
-      if job.options then redis.call('HSET', key, 'options', job.options) end
-      deliver('run', id, job.job, job.fn, job.payload, attempts, job.options or '', enqueued)
+      redis.call('SREM', KEYS[8], job.job)
     elseif state == 'queued' then  -- re-added: the record has the job
       local attempts = tonumber(v[2] or '0') + 1
       redis.call('HSET', key, 'state', 'running', 'started_at', now, 'worker', worker,

@@ -13,7 +13,7 @@
 -- The new entry is always the re-added shape, 'job' = job id (see
 -- rqueues/backend/entries.py): the record holds the job.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] dead, KEYS[4] events, KEYS[5] config,
--- KEYS[6] ids, KEYS[7..] job hashes
+-- KEYS[6] ids, KEYS[7] tombstones (a cancelled job's leftover leaves it), KEYS[8..] job hashes
 -- ARGV[1] group, ARGV[2] 1 to count a reclaim, 0 for a hand-back, ARGV[3] max reclaims,
 -- ARGV[4] reason, ARGV[5] the error recorded for the interrupted attempt (msgpack);
 -- then per job 2 values: entry id, job id
@@ -44,8 +44,8 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local count, max = ARGV[2] == '1', tonumber(ARGV[3])
 local capped = tonumber(redis.call('HGET', KEYS[5], 'concurrency') or '0') > 0
 local out = {}
-for i = 7, #KEYS do
-  local a = (i - 7) * 2 + 5
+for i = 8, #KEYS do
+  local a = (i - 8) * 2 + 5
   local entry, job = ARGV[a + 1], ARGV[a + 2]
   local key = KEYS[i]
   if redis.call('XACK', KEYS[1], ARGV[1], entry) == 0 then
@@ -64,6 +64,7 @@ for i = 7, #KEYS do
     if not state then
       out[#out + 1] = 'gone'
     elseif state ~= 'running' and state ~= 'queued' then
+      if state == 'cancelled' then redis.call('SREM', KEYS[7], job) end
       out[#out + 1] = 'dropped'
     elseif reclaims > max then
       local reason = ARGV[4] .. '; reclaimed ' .. reclaims .. ' times (max_reclaims ' .. max .. ')'

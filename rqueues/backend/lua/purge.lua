@@ -7,7 +7,7 @@
 -- only then are they deleted, so XINFO GROUPS lag stays valid (KEDA). Delivered
 -- jobs (running, or pending on a dead worker) are never touched. Call it again
 -- while it reports more.
--- KEYS[1] stream, KEYS[2] scheduled, KEYS[3] events, KEYS[4] ids
+-- KEYS[1] stream, KEYS[2] scheduled, KEYS[3] events, KEYS[4] ids, KEYS[5] tombstones
 -- ARGV[1] group, ARGV[2] batch size, ARGV[3] job key prefix (rqueues:{q:NAME}:job:),
 -- ARGV[4] the prefix of generated job ids (NAME:)
 -- Derived keys: ARGV[3] .. job id, the record of each dropped job (same hash tag).
@@ -19,6 +19,7 @@ local batch = tonumber(ARGV[2])
 local function drop_record(job)
   local key = ARGV[3] .. job
   local state = redis.call('HGET', key, 'state')
+  if state == 'cancelled' then redis.call('SREM', KEYS[5], job) end
   if state == 'queued' or state == 'scheduled' or state == 'cancelled' then
     if state ~= 'cancelled' and redis.call('HEXISTS', key, 'watched') == 1 then
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
