@@ -32,7 +32,8 @@ def check_seconds(name: str, value: object, maximum: float, *, positive: bool = 
 
 
 def check_job_id(job_id: object) -> str:
-    """A job id: 1 to MAX_JOB_ID_LENGTH printable characters, no whitespace and no ':'."""
+    """A job id: 1 to MAX_JOB_ID_LENGTH printable characters, no whitespace and no ':'
+    (which the ids rqueues generates have, so the two never clash)."""
     limit = defaults.MAX_JOB_ID_LENGTH
     if not isinstance(job_id, str):
         raise ConfigurationError(f"job id must be a string, got {job_id!r}")

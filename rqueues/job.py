@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .backend import lookup
+from .backend.entries import Entry, queue_of
 from .backend.replies import Verdict
 from .backend.store import Store, as_store
 from .codec import decode_call, decode_error, unpack
@@ -21,7 +23,9 @@ _WAIT_CHUNK = 5.0  # re-read the record at least this often while waiting
 
 
 def new_job_id() -> str:
-    """Time-ordered and unique: 12 hex digits of ms since the epoch, 10 random."""
+    """The id of a delayed job, which has a record before it has an entry: time-ordered and
+    unique, 12 hex digits of ms since the epoch and 10 random. A job to run now is known
+    by its stream entry's id instead (see backend/entries.py)."""
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(5).hex()}"
 
 
@@ -82,6 +86,17 @@ class JobRecord:
             options=options,
             raw_errors=tuple(history),
         )
+
+    @classmethod
+    def from_entry(cls, queue: str, entry: Entry) -> JobRecord:
+        """A job that waits in its fresh stream entry alone (it has no record yet)."""
+        options = decode_options(entry.options)
+        return cls(
+            id=entry.job_id, queue=queue, function=entry.function, state="queued", attempts=0,
+            enqueued_at=entry.enqueued_ms / 1000, started_at=None, finished_at=None, worker=None,
+            timeout=options.get("timeout"), result_ttl=options.get("result_ttl"), raw_result=None,
+            raw_error=None, raw_payload=entry.payload, options=options,
+        )  # fmt: skip
 
     @property
     def result(self) -> Any:
@@ -147,30 +162,39 @@ class Job:
     def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> Job:
         """Find a job by id, in ``queue`` or else in any declared queue."""
         conn = as_store(connection)
-        names = [queue] if queue else conn.declared_queues()
+        named = queue_of(job_id)  # a generated id says where its job is
+        names = [queue] if queue else [named] if named else conn.declared_queues()
         with conn.guard():
-            pipe = conn.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.exists(conn.keys.queue(name).job(job_id))
-            found = [name for name, hit in zip(names, pipe.execute(), strict=True) if hit]
-        if not found:
+            found = lookup.exists(conn.redis, [conn.keys.queue(n) for n in names], job_id)
+        if True not in found:
             raise JobNotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
-        return cls(job_id, found[0], conn)
+        return cls(job_id, names[found.index(True)], conn)
+
+    def _missing(self) -> JobNotFound:
+        return JobNotFound(f"no job {self.id!r} in queue {self.queue!r} (never created, or expired)")
+
+    def _check_exists(self) -> None:
+        with self.connection.guard():
+            if lookup.state(self.connection.redis, self._keys, self.id) is None:
+                raise self._missing()
 
     def record(self) -> JobRecord:
+        """The job's record; a job that waits in its stream entry alone reads from the entry."""
         with self.connection.guard():
-            raw = self.connection.redis.hgetall(self._keys.job(self.id))
-        if not raw:
-            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} (never created, or expired)")
-        return JobRecord.from_hash(self.queue, self.id, raw)
+            raw, entry = lookup.find(self.connection.redis, self._keys, self.id)
+        if raw:
+            return JobRecord.from_hash(self.queue, self.id, raw)
+        if entry is None:
+            raise self._missing()
+        return JobRecord.from_entry(self.queue, entry)
 
     @property
     def state(self) -> str:
         with self.connection.guard():
-            state = self.connection.redis.hget(self._keys.job(self.id), "state")
+            state = lookup.state(self.connection.redis, self._keys, self.id)
         if state is None:
-            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} (never created, or expired)")
-        return str(state.decode())
+            raise self._missing()
+        return state
 
     @property
     def result(self) -> Any:
@@ -195,7 +219,8 @@ class Job:
         with self.connection.guard():
             reply = self.connection.scripts.stop(self._keys, self.id)
         if reply.verdict is Verdict.MISSING:
-            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+            self._check_exists()  # a queued job has no record yet: it is just not in that state
+            return False
         return reply.verdict is Verdict.DONE
 
     def requeue(self) -> bool:
@@ -203,7 +228,8 @@ class Job:
         with self.connection.guard():
             reply = self.connection.scripts.requeue(self._keys, self.id)
         if reply.verdict is Verdict.MISSING:
-            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+            self._check_exists()  # a queued job has no record yet: it is just not in that state
+            return False
         return reply.verdict is Verdict.DONE
 
     def wait(self, timeout: float | None = None) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 
@@ -13,6 +13,7 @@ from .admin import Purged, delete_queue, purge_queue
 from .backend import scripts
 from .backend.clients import redact
 from .backend.counts import read_counts
+from .backend.entries import generated_id, pack_fresh
 from .backend.keys import GROUP, check_queue_name
 from .backend.store import Store, as_store
 from .codec import encode_call
@@ -29,6 +30,7 @@ ENQUEUE_CHUNK = 5000
 
 NO_OPTIONS = JobOptions()
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
+Row = tuple[str, bytes, int]  # job id or '', entry value, delay ms: see enqueue.lua
 
 
 @dataclass(frozen=True)
@@ -135,37 +137,53 @@ class Queue:
         rows = [_row(call, self.connection.max_payload_bytes) for call in calls]
         if not rows:
             return []
-        ids = [row[0] for row in rows]
+        chosen = [row[0] for row in rows if row[0]]
         seen: set[str] = set()
-        for job_id in ids:
+        for job_id in chosen:
             if job_id in seen:
                 raise DuplicateJob(f"the batch names job id {job_id!r} twice")
             seen.add(job_id)
-        with self.connection.guard(sending=max(len(row[2]) for row in rows)):
-            if len(rows) > ENQUEUE_CHUNK:
-                self._check_free(ids)
-            batch = self.connection.scripts.batch()
-            replies = [
-                batch.add(scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK]))
-                for i in range(0, len(rows), ENQUEUE_CHUNK)
-            ]
-            batch.execute()
-            for reply in replies:
-                if isinstance(reply.error, redis.ResponseError):
-                    self._raise(reply.error)
-                reply.get()
+        with self.connection.guard(sending=max(len(row[1]) for row in rows)):
+            if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
+                try:
+                    entries = self.connection.scripts.enqueue(self.keys, rows)
+                except redis.ResponseError as exc:
+                    self._raise(exc)
+            else:
+                entries = self._enqueue_chunks(rows, chosen)
+        # A job to run now is known by its queue and entry, unless it was given an id of its own.
+        ids = [row[0] or generated_id(self.name, entry) for row, entry in zip(rows, entries, strict=True)]
         return [Job(job_id, self.name, self.connection) for job_id in ids]
 
+    def _enqueue_chunks(self, rows: Sequence[Row], chosen: Sequence[str]) -> list[str]:
+        """Check the chosen ids of a large batch, then write it in calls of ENQUEUE_CHUNK jobs,
+        all in one pipeline; the entry ids."""
+        self._check_free(chosen)
+        batch = self.connection.scripts.batch()
+        replies = [
+            batch.add(scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK]))
+            for i in range(0, len(rows), ENQUEUE_CHUNK)
+        ]
+        batch.execute()
+        entries: list[str] = []
+        for reply in replies:
+            if isinstance(reply.error, redis.ResponseError):
+                self._raise(reply.error)
+            entries.extend(reply.get())
+        return entries
+
     def _check_free(self, ids: Sequence[str]) -> None:
-        """Raise DuplicateJob naming the first of ``ids`` whose record exists (one round trip)."""
+        """Raise DuplicateJob naming the first of ``ids`` taken by a job (one round trip)."""
         pipe = self.connection.redis.pipeline(transaction=False)
         for job_id in ids:
+            pipe.hexists(self.keys.ids, job_id)
             pipe.exists(self.keys.job(job_id))
-        for job_id, found in zip(ids, pipe.execute(), strict=True):
-            if found:
+        found = pipe.execute()
+        for job_id, queued, recorded in zip(ids, found[0::2], found[1::2], strict=True):
+            if queued or recorded:
                 raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
 
-    def _raise(self, error: redis.ResponseError) -> None:
+    def _raise(self, error: redis.ResponseError) -> NoReturn:
         if isinstance(error, redis.exceptions.OutOfMemoryError):  # enqueue.lua is refused whole
             raise RedisOutOfMemory(redact(self.connection.url)) from error
         text = str(error)
@@ -204,7 +222,8 @@ class BoundQueue:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
 
 
-def _row(call: Sequence[Any], max_payload_bytes: int) -> tuple[str, str, bytes, bytes, int]:
+def _row(call: Sequence[Any], max_payload_bytes: int) -> Row:
+    """The enqueue.lua values of one call: job id ('' to take the entry id), entry value, delay ms."""
     if not 3 <= len(call) <= 4:
         raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
     fn, args, kwargs = call[0], call[1], call[2]
@@ -219,13 +238,10 @@ def _row(call: Sequence[Any], max_payload_bytes: int) -> tuple[str, str, bytes, 
             f"{max_payload_bytes} bytes (connect(max_payload_bytes=...)); pass a reference "
             "(a path, a URL, a key) to large data instead"
         )
-    return (
-        opts.job_id or new_job_id(),
-        name,
-        payload,
-        opts.blob(),
-        int(opts.delay * 1000) if opts.delay else 0,
-    )
+    delay = int(opts.delay * 1000) if opts.delay else 0
+    # A delayed job has a record from the start, so it needs its id before it has an entry.
+    job_id = opts.job_id or (new_job_id() if delay else "")
+    return (job_id, pack_fresh(name, payload, opts.blob(), opts.job_id), delay)
 
 
 def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False) -> list[QueueInfo]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .entries import read_entry
 from .keys import QueueKeys
 
 
@@ -17,7 +18,10 @@ def jobs_of(client: Any, deliveries: Sequence[tuple[QueueKeys, str]]) -> list[st
     for keys, entry in deliveries:
         pipe.xrange(keys.stream, entry, entry)
     out: list[str | None] = []
-    for found in pipe.execute():
-        job = found[0][1].get(b"job") if found else None
-        out.append(job.decode(errors="replace") if job else None)
+    for (keys, _), found in zip(deliveries, pipe.execute(), strict=True):
+        read = read_entry(keys.name, found[0][0], found[0][1]) if found else None
+        if read is not None and read.raw_job:
+            out.append(read.raw_job.decode(errors="replace"))
+        else:
+            out.append(read.job_id if read is not None else None)
     return out

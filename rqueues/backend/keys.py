@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from ..errors import ConfigurationError
 
 #: Bumped when the layout of keys or records changes incompatibly
-#: (2: a lease's member is its delivery's stream entry id, no longer the job id).
-KEYSPACE_VERSION = 2
+#: (2: a lease's member is its delivery's stream entry id, no longer the job id;
+#: 3: a queued job lives in its stream entry alone, see entries.py).
+KEYSPACE_VERSION = 3
 GROUP = "rqueues"
 #: Final states with a finished index each (QueueKeys.finished). Dead jobs have one
 #: already: the dead-letter stream, in the order they died.
@@ -79,6 +80,17 @@ class QueueKeys:
         if state not in FINISHED_STATES:
             raise ValueError(f"no finished index for state {state!r}")
         return f"{self.base}:finished:{state}"
+
+    @property
+    def ids(self) -> str:
+        """Hash of the queued jobs enqueued with an id of their own: job id -> stream entry id."""
+        return f"{self.base}:ids"
+
+    @property
+    def tombstones(self) -> str:
+        """Set of the jobs cancelled while queued whose entry no claim has consumed yet: a
+        claim looks up the record of a fresh entry only while this set is not empty."""
+        return f"{self.base}:tombstones"
 
     @property
     def job_prefix(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from ..errors import ConfigurationError
+from .entries import NO_JOB_ID, read_entry
 from .keys import FINISHED_STATES, GROUP, QueueKeys
 from .replies import job_id_of
 
@@ -160,11 +161,16 @@ class StreamIndex(Index):
         out = []
         for raw_entry, fields in _ok(replies[0]):
             entry = raw_entry.decode()
-            job = job_id_of(fields.get(b"job"))
+            job = job_id_of(fields.get(b"job")) if self.newest_first else self._waiting(entry, fields)
             if job:
                 hit = self._hit(job, entry, _entry(entry), entry)
                 out.append(hit if self.newest_first else replace(hit, fields=dict(fields)))
         return out
+
+    def _waiting(self, entry: str, fields: dict[bytes, bytes]) -> str | None:
+        """The job a waiting entry holds: named by it (re-added) or carried in it (fresh)."""
+        found = read_entry(self.keys.name, entry, fields)
+        return found.job_id if found is not None and found.job_id != NO_JOB_ID else None
 
 
 class LeaseIndex(Index):

@@ -11,6 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# Re-exported: they lived here before entries.py read both entry shapes.
+from .entries import NO_JOB_ID as NO_JOB_ID
+from .entries import job_id_of as job_id_of
+from .entries import undecodable_reason as undecodable_reason
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -26,35 +31,23 @@ class ClaimKind(enum.IntEnum):
     STALE = 4  # the queue's config changed since the caller read it: re-read, re-route
 
 
-#: The job id given for an entry whose job field cannot be decoded: no record has it.
-NO_JOB_ID = ""
-
-
-def undecodable_reason(raw: bytes) -> str:
-    """The dead-letter reason of an entry whose job field is not UTF-8 (or empty)."""
-    return f"job id is not UTF-8: {raw[:64]!r}" if raw else "job id is empty"
-
-
-def job_id_of(raw: Any) -> str | None:
-    """A job field as text, or None when it is not UTF-8 (written by something else)."""
-    if not isinstance(raw, bytes):
-        return str(raw)
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return None
-
-
 @dataclass(frozen=True)
 class Delivery:
-    """One delivery of a job: its stream entry id and the job id it carries.
+    """One delivery a claim took, with its lease: its stream entry and its job.
 
-    ``raw_job`` is set when the job field is not UTF-8: then ``job_id`` is NO_JOB_ID
-    and the delivery cannot run (it is dead-lettered with the reason).
+    A delivery ``started`` by the claim carries what running it needs. Otherwise the
+    job's record is missing (``raw_job`` is set too when the job id is not UTF-8, and
+    ``job_id`` is then NO_JOB_ID): it is dead-lettered with the reason.
     """
 
     entry: str
     job_id: str
+    started: bool = True
+    function: str = ""
+    payload: bytes = b""
+    attempts: int = 0
+    options: bytes = b""
+    enqueued_ms: int | None = None
     raw_job: bytes | None = None
 
     @property
@@ -62,11 +55,21 @@ class Delivery:
         return self.raw_job is None
 
     @classmethod
-    def parse(cls, entry: Any, job: Any) -> Delivery:
+    def parse(cls, raw: Sequence[Any]) -> Delivery:
+        status, entry, job, fn, payload, attempts, options, enqueued = raw
         job_id = job_id_of(job)
         if job_id is None:
-            return cls(_text(entry), NO_JOB_ID, bytes(job))
-        return cls(_text(entry), job_id)
+            return cls(_text(entry), NO_JOB_ID, False, raw_job=bytes(job))
+        if _text(status) != "run":
+            return cls(_text(entry), job_id, False)
+        return cls(
+            _text(entry), job_id, True, _text(fn), bytes(payload or b""), int(attempts or 0),
+            bytes(options or b""), int(enqueued) if enqueued else None,
+        )  # fmt: skip
+
+
+#: Values per delivery in a claim's reply.
+_PER_DELIVERY = 8
 
 
 @dataclass(frozen=True)
@@ -80,48 +83,14 @@ class ClaimReply:
 
     @classmethod
     def parse(cls, raw: Sequence[Any]) -> ClaimReply:
-        kind, now_ms, due_ms, stream_id, events_id, *pairs = raw
-        deliveries = tuple(Delivery.parse(e, j) for e, j in zip(pairs[0::2], pairs[1::2], strict=True))
+        kind, now_ms, due_ms, stream_id, events_id, *rest = raw
+        n = _PER_DELIVERY
+        deliveries = tuple(Delivery.parse(rest[i : i + n]) for i in range(0, len(rest), n))
         due = int(due_ms)
         return cls(
             ClaimKind(int(kind)), int(now_ms), due if due >= 0 else None,
             _text(stream_id), _text(events_id), deliveries,
         )  # fmt: skip
-
-
-class StartStatus(enum.Enum):
-    RUN = "run"  # the job was queued and is now running
-    MISSING = "missing"  # no record (expired or deleted): dead-letter the entry
-    SKIP = "skip"  # any other state (e.g. cancelled while waiting): acknowledge unrun
-
-
-@dataclass(frozen=True)
-class Started:
-    """What start.lua returned for one job."""
-
-    status: StartStatus
-    state: str  # the record's state before the call ('' when missing)
-    function: str = ""
-    payload: bytes = b""
-    attempts: int = 0
-    options: bytes = b""
-    enqueued_ms: int | None = None
-
-    @classmethod
-    def parse_all(cls, raw: Sequence[Any]) -> list[Started]:
-        out = []
-        for i in range(0, len(raw), 6):
-            status, fn, payload, attempts, options, enqueued = raw[i : i + 6]
-            text = _text(status)
-            if text == "run":
-                enqueued_ms = int(enqueued) if enqueued else None
-                fields = (_text(fn), bytes(payload), int(attempts or 0), bytes(options or b""), enqueued_ms)
-                out.append(cls(StartStatus.RUN, "queued", *fields))
-            elif text == "missing":
-                out.append(cls(StartStatus.MISSING, ""))
-            else:
-                out.append(cls(StartStatus.SKIP, text))
-        return out
 
 
 class GiveBack(enum.Enum):

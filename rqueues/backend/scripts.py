@@ -17,13 +17,14 @@ from redis.exceptions import NoScriptError
 
 from .. import defaults
 from ..codec import encode_error
+from .entries import generated_entry, generated_id
 from .keys import FINISHED_STATES, GROUP, QueueKeys
-from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, Started, WatchReply, texts
+from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, WatchReply, texts
 
 T = TypeVar("T")
 
 _NAMES = (
-    "enqueue", "claim", "start", "complete", "deadletter", "renew", "cancel", "watch",
+    "enqueue", "claim", "complete", "deadletter", "renew", "cancel", "watch",
     "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
     "drop_queue", "unrun",
 )  # fmt: skip
@@ -167,9 +168,6 @@ class Scripts:
     ) -> ClaimReply:
         return self.run(claim(q, consumer, want, lease_ms, config_version))
 
-    def start(self, q: QueueKeys, job_ids: Sequence[str], worker: str) -> list[Started]:
-        return self.run(start(q, job_ids, worker))
-
     def complete(self, q: QueueKeys, outcomes: Sequence[Sequence[Any]]) -> int:
         return self.run(complete(q, outcomes))
 
@@ -204,7 +202,9 @@ class Scripts:
         return self.run(Call("stop", [q.job(job_id)], [], HandleReply.parse))
 
     def watch(self, q: QueueKeys, job_id: str) -> WatchReply | None:
-        return self.run(Call("watch", [q.job(job_id), q.events], [], WatchReply.parse))
+        keys = [q.job(job_id), q.events, q.stream, q.ids]
+        args = [job_id, generated_entry(q.name, job_id) or ""]
+        return self.run(Call("watch", keys, args, WatchReply.parse))
 
     def beat(self, workers: str, worker_id: str) -> int:
         return self.run(beat(workers, worker_id))
@@ -262,9 +262,10 @@ class Batch:
 
 
 def enqueue(q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> Call[list[str]]:
-    """jobs: (job id, function, payload, options, delay ms) per job; the entry ids."""
-    keys = [q.config, q.stream, q.scheduled, q.events, *(q.job(j[0]) for j in jobs)]
-    return Call("enqueue", keys, [v for j in jobs for v in j], texts)
+    """jobs: (job id or '' to take the entry id, entry value (entries.pack_fresh), delay ms)
+    per job; the entry ids ('' for a scheduled job)."""
+    keys = [q.config, q.stream, q.scheduled, q.events, q.ids]
+    return Call("enqueue", keys, [q.job_prefix, *(v for j in jobs for v in j)], texts)
 
 
 def claim(
@@ -272,13 +273,19 @@ def claim(
 ) -> Call[ClaimReply]:
     """``config_version``: the version of the queue's config the caller routed by; a newer
     one makes the claim STALE (None skips the check)."""
-    keys = [q.stream, q.leases, q.config, q.events, q.dead, q.scheduled]
+    keys = [q.stream, q.leases, q.config, q.events, q.dead, q.scheduled, q.ids, q.tombstones]
     version = "" if config_version is None else config_version
-    return Call("claim", keys, [GROUP, consumer, want, lease_ms, version], ClaimReply.parse)
-
-
-def start(q: QueueKeys, job_ids: Sequence[str], worker: str) -> Call[list[Started]]:
-    return Call("start", [q.job(j) for j in job_ids], [worker], Started.parse_all)
+    args = [
+        GROUP,
+        consumer,
+        want,
+        lease_ms,
+        version,
+        q.job_prefix,
+        defaults.RESULT_TTL,
+        generated_id(q.name, ""),
+    ]
+    return Call("claim", keys, args, ClaimReply.parse)
 
 
 def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED) -> Call[int]:
@@ -306,7 +313,10 @@ def giveback(
     error: bytes,
 ) -> Call[list[GiveBack]]:
     """entries: (entry id, job id) per job."""
-    keys = [q.stream, q.leases, q.dead, q.events, q.config, *(q.job(j) for _, j in entries)]
+    keys = [
+        q.stream, q.leases, q.dead, q.events, q.config, q.ids, q.tombstones,
+        *(q.job(j) for _, j in entries),
+    ]  # fmt: skip
     args = [GROUP, 1 if reclaim else 0, max_reclaims, reason, error, *(v for e in entries for v in e)]
     return Call("giveback", keys, args, GiveBack.parse_all)
 
@@ -327,8 +337,18 @@ def renew(q: QueueKeys, consumer: str, entries: Sequence[str], lease_ms: int) ->
 
 
 def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:
-    keys = [q.job(job_id), q.events, q.scheduled, q.config, q.finished("cancelled")]
-    return Call("cancel", keys, [job_id, defaults.RESULT_TTL], HandleReply.parse)
+    keys = [
+        q.job(job_id),
+        q.events,
+        q.scheduled,
+        q.config,
+        q.stream,
+        q.ids,
+        q.tombstones,
+        q.finished("cancelled"),
+    ]
+    args = [job_id, defaults.RESULT_TTL, generated_entry(q.name, job_id) or ""]
+    return Call("cancel", keys, args, HandleReply.parse)
 
 
 def beat(workers: str, worker_id: str) -> Call[int]:
@@ -338,13 +358,15 @@ def beat(workers: str, worker_id: str) -> Call[int]:
 
 def purge(q: QueueKeys, batch: int) -> Call[PurgeReply]:
     """Drop up to ``batch`` waiting and ``batch`` scheduled jobs of a queue."""
-    return Call("purge", [q.stream, q.scheduled, q.events], [GROUP, batch, q.job_prefix], PurgeReply.parse)
+    keys = [q.stream, q.scheduled, q.events, q.ids, q.tombstones]
+    args = [GROUP, batch, q.job_prefix, generated_id(q.name, "")]
+    return Call("purge", keys, args, PurgeReply.parse)
 
 
 def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
     keys = [
-        q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats,
+        q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids, q.tombstones,
         *(q.finished(s) for s in FINISHED_STATES),
     ]  # fmt: skip
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from ..backend.deliveries import jobs_of
+from ..backend.entries import read_entry
 from ..backend.pages import Hit, Index, index_of
 from ..backend.replies import job_id_of
 from ..backend.store import Store
@@ -145,19 +146,18 @@ def _records(conn: Store, hits: list[Hit]) -> list[JobRecord]:
         pipe.hgetall(conn.keys.queue(h.queue).job(job_id))
     records = []
     for (h, job_id), raw in zip(listed, pipe.execute() if listed else [], strict=True):
-        if not raw and h.state == "queued":
-            raw = _from_entry(h)
         record = JobRecord.from_hash(h.queue, job_id, raw) if raw else None
+        if record is None and h.state == "queued":
+            record = _from_entry(h)
         if record is not None and record.state == h.state:
             records.append(record)
     return records
 
 
-def _from_entry(hit: Hit) -> dict[bytes, bytes]:
-    """A waiting job with no record yet, as its stream entry describes it."""
-    fields = {k: v for k, v in hit.fields.items() if k != b"job"}
-    ms = (hit.entry or "0").partition("-")[0]
-    return {**fields, b"state": b"queued", b"enqueued_at": ms.encode()}
+def _from_entry(hit: Hit) -> JobRecord | None:
+    """A waiting job with no record yet, as its fresh stream entry describes it."""
+    entry = read_entry(hit.queue, hit.entry or "", hit.fields)
+    return JobRecord.from_entry(hit.queue, entry) if entry is not None and entry.fresh else None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Dispatch: promote due jobs, claim jobs with their leases, start them, block when idle.
+"""Dispatch: promote due jobs, claim and start jobs with their leases, block when idle.
 
 Only the dispatcher takes new jobs. A claim takes as many jobs as there are
 free slots from each consumed queue in turn (one script call per queue, its
-leases taken in the same call); when nothing was taken it blocks in Redis on
+leases taken and its jobs marked running in the same call, which returns what
+running them needs); when nothing was taken it blocks in Redis on
 the streams and wake-up streams the claims named, never in a sleep loop
 (invariants 1 and 4 of docs/internals.md).
 """
@@ -14,11 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import redis
-
 from ..backend import scripts
+from ..backend.entries import NO_JOB_ID, undecodable_reason
 from ..backend.keys import QueueKeys
-from ..backend.replies import NO_JOB_ID, ClaimKind, Delivery, Started, StartStatus, undecodable_reason
+from ..backend.replies import ClaimKind, Delivery
 from ..backend.store import Store
 from ..config import QueueConfig
 from ..defaults import RESULT_TTL
@@ -135,36 +135,32 @@ class Dispatcher:
         return result
 
     def _start(self, queue: str, taken: Sequence[Delivery]) -> int:
-        """Mark claimed jobs running and hand them to slots; returns how many entries were taken."""
+        """Hand the jobs the claim started to slots; returns how many entries were taken.
+
+        A delivery the claim could not start (its record is missing) is dead-lettered:
+        at once when its job id is not UTF-8, else through the acker with the reason.
+        """
         keys = self.conn.keys.queue(queue)
-        deliveries = [d for d in taken if d.valid]
-        if len(deliveries) < len(taken):
-            self._dead_letter_undecodable(keys, [d for d in taken if not d.valid])
-        if not deliveries:
-            return len(taken)
-        try:
-            replies = self.conn.scripts.start(keys, [d.job_id for d in deliveries], self.worker_id)
-        except redis.RedisError:
-            self._hand_back(keys, deliveries)
-            raise
+        bad = [d for d in taken if not d.valid]
+        if bad:
+            self._dead_letter_undecodable(keys, bad)
         config = self.configs.get(queue)
         default_ttl = config.result_ttl if config else RESULT_TTL
-        runnable, others = [], []
-        for delivery, started in zip(deliveries, replies, strict=True):
-            job = _claimed(queue, delivery, started, default_ttl)
-            if started.status is StartStatus.RUN:
+        runnable, missing = [], []
+        for delivery in taken:
+            if not delivery.valid:
+                continue
+            job = _claimed(queue, delivery, default_ttl)
+            if delivery.started:
                 runnable.append(job)
-            elif started.status is StartStatus.MISSING:
+            else:
                 job.done = True
-                others.append(Outcome(job, "dead", reason=MISSING_RECORD))
-            else:  # a tombstone: cancelled while waiting
-                job.done = True
-                others.append(Outcome(job, ""))
+                missing.append(Outcome(job, "dead", reason=MISSING_RECORD))
         self.held.add(runnable)
-        self.held.add(o.claimed for o in others)
+        self.held.add(o.claimed for o in missing)
         self.slots.take(len(runnable))
         self.observer.claimed(queue, runnable)
-        for outcome in others:  # first: they were claimed before any of these jobs can finish
+        for outcome in missing:  # first: they were claimed before any of these jobs can finish
             self.acker.put(outcome)
         for job in runnable:
             self.executor.submit(job)
@@ -180,30 +176,19 @@ class Dispatcher:
             keys.name, len(bad), ", ".join(d.entry for d in bad),
         )  # fmt: skip
 
-    def _hand_back(self, keys: QueueKeys, deliveries: Sequence[Delivery]) -> None:
-        """Release deliveries that could not be started (Redis refused start.lua, for example
-        out of memory): back on the queue now, not after their leases expire."""
-        try:
-            self.conn.scripts.giveback(
-                keys, [(d.entry, d.job_id) for d in deliveries],
-                reclaim=False, max_reclaims=0, reason="could not start", error=b"",
-            )  # fmt: skip
-        except redis.RedisError:
-            pass  # pending with no renewed lease: the reaper gives them back as orphans
-
     def block(self, waits: Mapping[str, str], timeout: float) -> None:
         """Wait in Redis for a new entry or a released lease; never a sleep loop."""
         self.conn.wait_streams(waits, timeout)  # on Redis Cluster the streams may span slots
 
 
-def _claimed(queue: str, delivery: Delivery, started: Started, default_ttl: int) -> Claimed:
-    options = decode_options(started.options)
+def _claimed(queue: str, delivery: Delivery, default_ttl: int) -> Claimed:
+    options = decode_options(delivery.options)
     try:
         result_ttl = stored_result_ttl(options, default_ttl)
     except ConfigurationError as exc:  # not written by enqueue, which refuses it
         log.warning("job %s: using the queue's result TTL instead of its own: %s", delivery.job_id, exc)
         result_ttl = default_ttl
     return Claimed(
-        queue, delivery.entry, delivery.job_id, started.function, started.payload, started.attempts,
-        options, result_ttl, started.enqueued_ms / 1000 if started.enqueued_ms else None,
+        queue, delivery.entry, delivery.job_id, delivery.function, delivery.payload, delivery.attempts,
+        options, result_ttl, delivery.enqueued_ms / 1000 if delivery.enqueued_ms else None,
     )  # fmt: skip

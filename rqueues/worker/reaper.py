@@ -26,8 +26,9 @@ import redis
 
 from ..backend import scripts
 from ..backend.clients import redact
+from ..backend.entries import NO_JOB_ID, Entry, read_entry, undecodable_reason
 from ..backend.keys import GROUP, QueueKeys
-from ..backend.replies import NO_JOB_ID, GiveBack, job_id_of, undecodable_reason
+from ..backend.replies import GiveBack
 from ..backend.store import Store
 from ..codec import encode_error
 from ..config import ConfigProblems, QueueConfig
@@ -164,16 +165,21 @@ class Reaper:
             found = {e: jobs[e] for e in orphans if e in jobs}
             self._give_back(config, keys, orphans, found, f"lease of worker {consumer} expired", report)
 
-    def _job_ids(self, keys: QueueKeys, entry_ids: list[str]) -> dict[str, str]:
+    def _entries(self, keys: QueueKeys, entry_ids: list[str]) -> dict[str, Entry]:
+        """The entries of ``entry_ids`` still in the stream and written by rqueues."""
         pipe = self.conn.redis.pipeline(transaction=False)
         for entry in entry_ids:
             pipe.xrange(keys.stream, entry, entry)
         out = {}
         for entry, found in zip(entry_ids, pipe.execute(), strict=True):
-            if found and b"job" in found[0][1]:
-                # A job field that is not UTF-8 maps to NO_JOB_ID: _give_back dead-letters it.
-                out[entry] = job_id_of(found[0][1][b"job"]) or NO_JOB_ID
+            read = read_entry(keys.name, entry, found[0][1]) if found else None
+            if read is not None:
+                out[entry] = read
         return out
+
+    def _job_ids(self, keys: QueueKeys, entry_ids: list[str]) -> dict[str, str]:
+        # A job field that is not UTF-8 maps to NO_JOB_ID: _give_back dead-letters it.
+        return {e: read.job_id for e, read in self._entries(keys, entry_ids).items()}
 
     def _give_back(
         self,
@@ -223,10 +229,8 @@ class Reaper:
 
     def _dead_letter(self, keys: QueueKeys, entry_ids: list[str], report: ReapReport) -> None:
         """Entries whose job field is not UTF-8 name no record: dead letters, with the reason."""
-        stream = self.conn.redis.pipeline(transaction=False)
-        for entry in entry_ids:
-            stream.xrange(keys.stream, entry, entry)
-        raws = [found[0][1][b"job"] if found else b"" for found in stream.execute()]
+        found = self._entries(keys, entry_ids)
+        raws = [(found[e].raw_job or b"") if e in found else b"" for e in entry_ids]
         rows = [(e, NO_JOB_ID, undecodable_reason(raw)) for e, raw in zip(entry_ids, raws, strict=True)]
         report.dead_lettered += self.conn.scripts.deadletter(keys, rows)
         log.warning("queue %s: dead-lettered %d entries whose job id is not UTF-8", keys.name, len(rows))

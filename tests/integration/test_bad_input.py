@@ -11,6 +11,7 @@ import tasks
 
 from rqueues import (
     Connection,
+    Job,
     JobFailed,
     Queue,
     QueueNotDeclared,
@@ -19,6 +20,7 @@ from rqueues import (
     SerializationError,
     connect,
 )
+from rqueues.backend.entries import FRESH, generated_id, pack_fresh
 from rqueues.backend.keys import GROUP
 from rqueues.quickstart.embedded import free_port
 
@@ -27,6 +29,12 @@ StartWorker = Callable[..., Any]
 
 def job_keys(conn: Connection) -> list[bytes]:
     return list(conn.redis.scan_iter(match="*:job:*"))
+
+
+def enqueue_payload(conn: Connection, q: Queue, function: str, payload: bytes) -> Job:
+    """A job to run now with ``payload`` as its arguments, written as enqueue writes a job."""
+    entry = conn.redis.xadd(q.keys.stream, {FRESH: pack_fresh(function, payload, b"", None)})
+    return q.job(generated_id(q.name, entry.decode()))
 
 
 def dead_entries(conn: Connection, queue: str) -> list[dict[str, str]]:
@@ -123,9 +131,7 @@ def test_undecodable_payload_is_dead_lettered_with_the_reason(
 ) -> None:
     q = Queue("default", conn)
     q.declare()
-    keys = conn.keys.queue("default")
-    broken = q.enqueue(tasks.add, 1, 2)
-    conn.redis.hset(keys.job(broken.id), "payload", b"\xc1 not msgpack")
+    broken = enqueue_payload(conn, q, "tasks:add", b"\xc1 not msgpack")
     good = q.enqueue(tasks.add, 5, 5)
     quick_worker()
     assert good.wait(timeout=10) == 10

@@ -29,11 +29,11 @@ def cli(conn: Connection, redis_url: str) -> Callable[..., Result]:
 
 
 def kill_jobs(conn: Connection, queue: str, jobs: list[Job]) -> None:
-    """Dead-letter ``jobs``: claim them as a worker that never beats, then reap (max_reclaims 0)."""
+    """Dead-letter ``jobs``: claim (and so start) them as a worker that never beats, then reap
+    (max_reclaims 0)."""
     keys = conn.keys.queue(queue)
     reply = conn.scripts.claim(keys, "w-crashed", len(jobs), 60_000)
     assert reply.kind == ClaimKind.CLAIMED
-    conn.scripts.start(keys, [j.id for j in jobs], "w-crashed")
     assert Reaper(conn).reap_once().dead_lettered == len(jobs)
 
 

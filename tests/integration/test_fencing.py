@@ -52,12 +52,11 @@ def leases(conn: Connection, queue: str = "default") -> list[tuple[str, float]]:
 
 
 def take_from(conn: Connection, consumer: str) -> str:
-    """Claim and start the waiting job as ``consumer``, as another worker would; its entry id."""
+    """Claim (which starts it) the waiting job as ``consumer``, as another worker would; its entry id."""
     keys = conn.keys.queue("default")
     reply = conn.scripts.claim(keys, consumer, 1, 60_000)
     assert reply.kind == ClaimKind.CLAIMED
     [delivery] = reply.deliveries
-    conn.scripts.start(keys, [delivery.job_id], consumer)
     return delivery.entry
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 import tasks
+from stream_jobs import job_of
 
 from rqueues import (
     Connection,
@@ -262,7 +263,7 @@ def test_enqueue_many_is_one_round_trip_and_keeps_order(
     assert delta["cmdstat_evalsha"] == -(-n // ENQUEUE_CHUNK)
     # Stream order is the batch order.
     entries = conn.redis.xrange(conn.keys.queue("default").stream)[1:]
-    assert [f[b"job"].decode() for _, f in entries] == [j.id for j in jobs]
+    assert [job_of(q.keys, e, f) for e, f in entries] == [j.id for j in jobs]
     assert len({j.id for j in jobs}) == n
     assert jobs[-1].record().call() == ([n - 1, 1], {})
 

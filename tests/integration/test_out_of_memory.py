@@ -76,8 +76,6 @@ def test_under_oom_nothing_new_is_claimed_started_enqueued_promoted_or_requeued(
     with pytest.raises(OOM):
         conn.scripts.claim(keys, "w-a", 2, 60_000)
     with pytest.raises(OOM):
-        conn.scripts.start(keys, [waiting.id], "w-a")
-    with pytest.raises(OOM):
         conn.scripts.promote(keys, [later.id])
     with pytest.raises(OOM):
         conn.scripts.requeue(keys, waiting.id)
@@ -107,7 +105,6 @@ def test_under_oom_heartbeats_renewals_completions_and_releases_go_through(oom_c
     jobs = q.enqueue_many([(tasks.noop, (), {})] * 4)
     watched = jobs[0]
     reply = conn.scripts.claim(keys, "w-a", 4, 1_000)
-    conn.scripts.start(keys, [d.job_id for d in reply.deliveries], "w-a")
     done, dead, back, running = reply.deliveries
     refuse_writes(conn)
     events = conn.redis.xlen(keys.events)
@@ -138,7 +135,6 @@ def test_the_reaper_gives_nothing_back_while_redis_refuses_writes(oom_conn: Conn
     job = q.enqueue(tasks.noop)
     keys = conn.keys.queue("default")
     conn.scripts.claim(keys, "w-stale", 1, 60_000)
-    conn.scripts.start(keys, [job.id], "w-stale")
     conn.redis.zadd(conn.keys.workers, {"w-stale": ms(conn) - 60_000})
     clock = [0.0]
     healthy = writes_settled(conn, Health(settle=5.0, clock=lambda: clock[0]))

@@ -14,6 +14,7 @@ import pytest
 import tasks
 
 from rqueues import Connection, JobFailed, Queue, RetryPolicy, Worker, defaults
+from rqueues.backend.entries import pack_fresh
 from rqueues.backend.keys import GROUP
 from rqueues.codec import encode_call, pack
 from rqueues.job import Job
@@ -32,7 +33,7 @@ def q(conn: Connection) -> Queue:
 
 def raw_enqueue(conn: Connection, queue: str, job_id: str, function: str, options: dict[str, Any]) -> Job:
     """A record written by something other than enqueue(): its options are not checked."""
-    row = (job_id, function, encode_call((), {}), pack(options), 0)
+    row = (job_id, pack_fresh(function, encode_call((), {}), pack(options), job_id), 0)
     conn.scripts.enqueue(conn.keys.queue(queue), [row])
     return Job(job_id, queue, conn)
 
@@ -111,7 +112,8 @@ def test_a_timeout_option_of_soon_does_not_stop_the_heartbeat_and_counts_as_none
     caplog.set_level(logging.WARNING)
     worker = quick_worker(heartbeat_seconds=0.1, lease_seconds=1.0, dead_after=1.0)
     tasks.EVENTS["soon"] = threading.Event()
-    row = ("soon", "tasks:wait_for_event", encode_call(("soon",), {}), pack({"timeout": "soon"}), 0)
+    payload = encode_call(("soon",), {})
+    row = ("soon", pack_fresh("tasks:wait_for_event", payload, pack({"timeout": "soon"}), "soon"), 0)
     conn.scripts.enqueue(conn.keys.queue("default"), [row])
     job = Job("soon", "default", conn)
     deadline = time.monotonic() + 10

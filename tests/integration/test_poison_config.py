@@ -84,7 +84,6 @@ def test_a_reaper_pass_skips_the_malformed_queue_and_reaps_the_others(
     keys = conn.keys.queue("good")
     reply = conn.scripts.claim(keys, "w-dead", 1, 60_000)
     assert reply.kind is ClaimKind.CLAIMED
-    conn.scripts.start(keys, [job.id], "w-dead")
     reaper = Reaper(conn, dead_after=DEAD_AFTER, holder="test")
     report = reaper.reap_once()
     assert (report.requeued, report.dead_workers) == (1, ["w-dead"])

@@ -63,7 +63,6 @@ def test_a_reaper_pass_dead_letters_a_dead_workers_undecodable_entry_and_reaps_o
         reply = conn.scripts.claim(keys, "w-dead", 10, 60_000)
         assert reply.kind is ClaimKind.CLAIMED
         assert [d.valid for d in reply.deliveries] == [False, True]
-        conn.scripts.start(keys, [jobs[name].id], "w-dead")
 
     report = Reaper(conn, dead_after=5.0, holder="test").reap_once()
 

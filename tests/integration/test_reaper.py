@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import tasks
 from click.testing import CliRunner
+from stream_jobs import entry_jobs
 
 import rqueues.worker.heartbeat as heartbeat_module
 from rqueues import Connection, Queue
@@ -40,12 +41,12 @@ def beat(conn: Connection, worker: str, age: float) -> None:
 
 
 def claim_as(conn: Connection, queue: str, consumer: str, want: int = 1) -> list[tuple[str, str]]:
-    """Claim and start up to ``want`` jobs as ``consumer``, as a worker would; (entry, job id) pairs."""
+    """Claim (which starts them) up to ``want`` jobs as ``consumer``, as a worker would;
+    (entry, job id) pairs."""
     keys = conn.keys.queue(queue)
     reply = conn.scripts.claim(keys, consumer, want, 60_000)
     assert reply.kind == ClaimKind.CLAIMED, reply.kind
     taken = [(d.entry, d.job_id) for d in reply.deliveries]
-    conn.scripts.start(keys, [j for _, j in taken], consumer)
     return taken
 
 
@@ -66,8 +67,8 @@ def consumers(conn: Connection, queue: str) -> dict[str, int]:
     return {row["name"].decode(): row["pending"] for row in rows}
 
 
-def stream_jobs(conn: Connection, queue: str) -> list[tuple[str, str]]:
-    return [(e.decode(), f[b"job"].decode()) for e, f in conn.redis.xrange(conn.keys.queue(queue).stream)]
+def stream_jobs(conn: Connection, queue: str) -> list[tuple[str, str | None]]:
+    return entry_jobs(conn.redis, conn.keys.queue(queue))
 
 
 @pytest.fixture

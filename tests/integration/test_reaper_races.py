@@ -26,11 +26,10 @@ def redis_ms(conn: Connection) -> int:
 
 
 def claim_as(conn: Connection, consumer: str) -> str:
-    """Claim and start one job of 'default' as ``consumer``, as a worker would; its entry id."""
+    """Claim (which starts it) one job of 'default' as ``consumer``, as a worker would; its entry id."""
     keys = conn.keys.queue("default")
     reply = conn.scripts.claim(keys, consumer, 1, 60_000)
     assert reply.kind == ClaimKind.CLAIMED, reply.kind
-    conn.scripts.start(keys, [d.job_id for d in reply.deliveries], consumer)
     return reply.deliveries[0].entry
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rqueues import Connection, Queue, connect
 from rqueues.backend import scripts
+from rqueues.backend.entries import pack_fresh
 from rqueues.codec import encode_call
 
 
@@ -14,7 +15,9 @@ def test_a_batch_keeps_its_order_when_a_script_is_not_yet_loaded(conn: Connectio
     try:
         keys = fresh.keys.queue("default")
         batch = fresh.scripts.batch()
-        batch.add(scripts.enqueue(keys, [("j1", "tasks:noop", encode_call((), {}), b"", 0)]))
+        batch.add(
+            scripts.enqueue(keys, [("j1", pack_fresh("tasks:noop", encode_call((), {}), b"", "j1"), 0)])
+        )
         length = batch.command(lambda pipe: pipe.xlen(keys.stream))
         batch.execute(raise_first=True)
         # A call rerun after NOSCRIPT would have run after the command queued behind it.

@@ -1,6 +1,7 @@
 #!lua
--- Move due jobs from the scheduled set to the stream. Safe to run from any worker
--- at once: a job already moved by another call is skipped.
+-- Move due jobs from the scheduled set to the stream, each as a re-added entry
+-- ('job' = job id: its record holds the job; see rqueues/backend/entries.py). Safe to
+-- run from any worker at once: a job already moved by another call is skipped.
 -- KEYS[1] scheduled, KEYS[2] stream, KEYS[3..] job hashes
 -- ARGV    the job ids, in the order of their keys
 -- Returns the number of jobs moved.

@@ -1,12 +1,15 @@
 #!lua flags=allow-oom
 -- Drop up to ARGV[2] waiting jobs (entries after the group's last delivered one)
--- and up to ARGV[2] scheduled jobs of a queue, with their records. The group is
--- moved past the dropped entries with its entries-read counter kept exact, and
+-- and up to ARGV[2] scheduled jobs of a queue, with what they keep besides their
+-- entry: a fresh entry's chosen id in the ids hash, and a record that says 'queued'
+-- (a watched or re-added job), 'cancelled' (a tombstone) or 'scheduled'. The group
+-- is moved past the dropped entries with its entries-read counter kept exact, and
 -- only then are they deleted, so XINFO GROUPS lag stays valid (KEDA). Delivered
 -- jobs (running, or pending on a dead worker) are never touched. Call it again
 -- while it reports more.
--- KEYS[1] stream, KEYS[2] scheduled, KEYS[3] events
--- ARGV[1] group, ARGV[2] batch size, ARGV[3] job key prefix (rqueues:{q:NAME}:job:)
+-- KEYS[1] stream, KEYS[2] scheduled, KEYS[3] events, KEYS[4] ids, KEYS[5] tombstones
+-- ARGV[1] group, ARGV[2] batch size, ARGV[3] job key prefix (rqueues:{q:NAME}:job:),
+-- ARGV[4] the prefix of generated job ids (NAME:)
 -- Derived keys: ARGV[3] .. job id, the record of each dropped job (same hash tag).
 -- Returns {waiting dropped, scheduled dropped, 1 when more may remain else 0}.
 -- Under OOM: allowed (flags=allow-oom): it only frees memory, which is when an
@@ -16,12 +19,27 @@ local batch = tonumber(ARGV[2])
 local function drop_record(job)
   local key = ARGV[3] .. job
   local state = redis.call('HGET', key, 'state')
-  if state == 'queued' or state == 'scheduled' then
-    if redis.call('HEXISTS', key, 'watched') == 1 then
+  if state == 'cancelled' then redis.call('SREM', KEYS[5], job) end
+  if state == 'queued' or state == 'scheduled' or state == 'cancelled' then
+    if state ~= 'cancelled' and redis.call('HEXISTS', key, 'watched') == 1 then
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
     end
     redis.call('DEL', key)
   end
+end
+
+local function job_of(id, fields)
+  -- The job id of an entry (its two shapes: rqueues/backend/entries.py), or nil.
+  if #fields ~= 2 then return nil end
+  if fields[1] == 'job' then return fields[2] end
+  if fields[1] ~= 'j' then return nil end
+  local ok, v = pcall(cmsgpack.unpack, fields[2])
+  if not ok or type(v) ~= 'table' then return nil end
+  if type(v[4]) == 'string' then
+    redis.call('HDEL', KEYS[4], v[4])
+    return v[4]
+  end
+  return ARGV[4] .. id
 end
 
 local waiting = 0
@@ -39,10 +57,8 @@ if last then
     local ids = {}
     for _, entry in ipairs(entries) do
       ids[#ids + 1] = entry[1]
-      local fields = entry[2]
-      for i = 1, #fields, 2 do
-        if fields[i] == 'job' then drop_record(fields[i + 1]) end
-      end
+      local job = job_of(entry[1], entry[2])
+      if job then drop_record(job) end
     end
     local newest = ids[#ids]
     if type(read) == 'number' then

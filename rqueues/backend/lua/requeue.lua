@@ -1,5 +1,6 @@
 #!lua
--- Put a dead-lettered or failed job back on its queue, keeping its id and history.
+-- Put a dead-lettered or failed job back on its queue, keeping its id and history, as a
+-- re-added entry ('job' = job id: its record holds the job; see rqueues/backend/entries.py).
 -- KEYS[1] job hash, KEYS[2] stream, KEYS[3] dead
 -- ARGV[1] job id
 -- Returns {1} when requeued, {0, state} when the job is in another state, {-1} when missing.

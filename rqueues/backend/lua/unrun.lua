@@ -1,8 +1,9 @@
 #!lua flags=allow-oom
 -- Give back deliveries a worker could not run (it cannot import the job's function)
 -- as if they had never started: acknowledge the delivery, release its lease, undo the
--- attempt start.lua counted, record which workers refused the job, and add a new
--- stream entry so a worker that can run it takes it.
+-- attempt the claim counted, record which workers refused the job, and add a new
+-- stream entry (the re-added shape, 'job' = job id: the record holds the job; see
+-- rqueues/backend/entries.py) so a worker that can run it takes it.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5..] job hashes
 -- ARGV[1] group; then per job 3 values: entry id, job id, refusers (JSON list of worker ids)
 -- Returns per job: 'queued', or 'gone' (the delivery was no longer pending, or the
