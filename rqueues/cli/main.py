@@ -166,7 +166,7 @@ def workers(conn: Store, as_json: bool, dead_after: float) -> None:
     "--concurrency",
     "-c",
     type=click.IntRange(min=1),
-    default=8,
+    default=defaults.CONCURRENCY,
     show_default=True,
     help="Job slots (threads) in this worker.",
 )
@@ -176,7 +176,7 @@ def workers(conn: Store, as_json: bool, dead_after: float) -> None:
 @click.option(
     "--shutdown-timeout",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=defaults.SHUTDOWN_TIMEOUT,
     show_default=True,
     help="On SIGTERM, seconds running jobs may finish before they are handed back.",
 )
