@@ -35,6 +35,7 @@ from redis.exceptions import OutOfMemoryError
 from ..backend.counts import PER_QUEUE, QueueCounts, as_int, parse_counts, queue_commands, read_together
 from ..backend.store import Store
 from ..config import parse_configs
+from ..job import iso
 from ..liveness import DEAD_AFTER, live_workers
 from .listing import decode_worker_hash
 from .stats import QueueStats
@@ -126,6 +127,7 @@ class ReaperView:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "last_run": iso(self.last_run),
             "last_run_age_seconds": None if self.last_run_age is None else round(self.last_run_age, 3),
             "holder": self.holder,
             "reclaimed": self.reclaimed,
@@ -145,7 +147,7 @@ class Snapshot:
     def to_json(self) -> dict[str, Any]:
         return {
             "redis_refusing_writes": self.refusing_writes,
-            "time": self.time,
+            "time": iso(self.time),  # --json times are ISO 8601 everywhere
             "queues": [q.to_json() for q in self.queues],
             "workers": [w.to_json() for w in self.workers],
             "dead_workers": self.dead_workers,

@@ -175,3 +175,9 @@ def test_workers_json_times_are_iso(
     [row] = json.loads(invoke("workers", "--json", "--redis-url", redis_url).output)
     for key in ("started_at", "last_heartbeat"):
         assert isinstance(row[key], str) and row[key].endswith("+00:00"), row
+
+
+def test_info_json_times_are_iso(conn: Connection, redis_url: str) -> None:
+    Queue("default", conn).declare()
+    data = json.loads(invoke("info", "--json", "--redis-url", redis_url).output)
+    assert isinstance(data["time"], str) and data["time"].endswith("+00:00"), data["time"]
