@@ -19,9 +19,8 @@ from typing import Any
 import redis
 
 from ..errors import ConfigurationError
-from .entries import NO_JOB_ID, read_entry
+from .entries import NO_JOB_ID, job_id_of, read_entry
 from .keys import FINISHED_STATES, GROUP, QueueKeys
-from .replies import job_id_of
 
 #: A position in an index, as JSON can carry it: [score, member] in a zset, an entry id
 #: in a stream; None before the first page.

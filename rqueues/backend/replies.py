@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Re-exported: they lived here before entries.py read both entry shapes.
-from .entries import NO_JOB_ID as NO_JOB_ID
-from .entries import job_id_of as job_id_of
-from .entries import undecodable_reason as undecodable_reason
+from .entries import NO_JOB_ID, job_id_of
 
 
 def _text(value: Any) -> str:

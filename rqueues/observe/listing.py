@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from ..backend.deliveries import jobs_of
-from ..backend.entries import read_entry
+from ..backend.entries import job_id_of, read_entry
 from ..backend.pages import Hit, Index, index_of
-from ..backend.replies import job_id_of
 from ..backend.store import Store
 from ..checks import check_int
 from ..defaults import MAX_PAGE
