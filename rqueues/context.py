@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _local = threading.local()
@@ -10,18 +11,30 @@ _local = threading.local()
 
 class Flag:
     """A flag set once by the worker and read by the job: cheaper than a threading.Event,
-    which a worker would otherwise create for every job."""
+    which a worker would otherwise create for every job. ``on_set`` registers a callback
+    run (on the setting thread) when it is set, for jobs that cannot poll it (async)."""
 
-    __slots__ = ("_set",)
+    __slots__ = ("_callbacks", "_set")
 
     def __init__(self) -> None:
         self._set = False
+        self._callbacks: list[Callable[[], object]] | None = None
 
     def set(self) -> None:
         self._set = True
+        for callback in self._callbacks or ():
+            callback()
 
     def is_set(self) -> bool:
         return self._set
+
+    def on_set(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when the flag is set (at once if it already is)."""
+        if self._callbacks is None:
+            self._callbacks = []
+        self._callbacks.append(callback)
+        if self._set:
+            callback()
 
 
 @dataclass

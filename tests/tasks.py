@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -237,3 +238,26 @@ def raise_unprintable() -> None:
 
 def big_result(size: int) -> bytes:
     return b"x" * size
+
+
+async def async_add(a: int, b: int) -> int:
+    """An async def job: awaited in its slot, its result stored like any other."""
+    await asyncio.sleep(0.01)
+    return a + b
+
+
+async def async_fail(message: str) -> None:
+    await asyncio.sleep(0)
+    raise ValueError(message)
+
+
+async def async_sleep(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+async def async_gated(url: str, log_key: str, limit: float = 30.0) -> str:
+    """Records that it started, then waits (asynchronously) until cancelled or ``limit``."""
+    redis.Redis.from_url(url).rpush(log_key, "started")
+    await asyncio.sleep(limit)
+    return "not cancelled"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 import traceback
@@ -16,6 +17,7 @@ from ..errors import ConfigurationError, JobTimeout, PayloadTooLarge, Serializat
 from ..functions import FunctionRegistry
 from ..options import stored_timeout
 from ..retry import exception_names
+from .coroutines import run_coroutine
 
 log = logging.getLogger("rqueues.worker")
 
@@ -86,6 +88,8 @@ def run_job(
     _set_current(ctx)
     try:
         result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):  # an async def job: run it here, never store a coroutine
+            result = run_coroutine(result, job.cancel, job.timeout)
         elapsed = time.monotonic() - job.started
         if job.timeout is not None and elapsed > job.timeout:
             raise JobTimeout(f"job ran {elapsed:.3f}s, past its timeout of {job.timeout:g}s")
