@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from .backend import scripts
 from .backend.keys import QueueKeys
 from .backend.replies import Verdict
 from .backend.store import Store
+from .backend.workers import consumers_of
 from .errors import QueueBusy, QueueNotDeclared
-from .liveness import DEAD_AFTER, live_workers
+from .liveness import DEAD_AFTER
 
 #: Jobs dropped per script call: each call holds Redis for well under a millisecond per job.
 PURGE_BATCH = 1000
@@ -43,22 +43,7 @@ def purge_queue(store: Store, name: str) -> Purged:
 
 def consumers(store: Store, name: str, dead_after: float = DEAD_AFTER) -> list[str]:
     """Live workers whose registry entry says they consume ``name``."""
-    r = store.redis
-    secs, micros = r.time()
-    beats = {w.decode(): s for w, s in r.zrange(store.keys.workers, 0, -1, withscores=True)}
-    alive = sorted(live_workers(beats, secs * 1000 + micros // 1000, dead_after))
-    pipe = r.pipeline(transaction=False)
-    for wid in alive:
-        pipe.hget(store.keys.worker(wid), "queues")
-    found = []
-    for wid, raw in zip(alive, pipe.execute(), strict=True):
-        try:
-            queues = json.loads(raw) if raw else []
-        except ValueError:
-            queues = []
-        if name in queues:
-            found.append(wid)
-    return found
+    return sorted(consumers_of(store, {name}, dead_after)[name])
 
 
 def delete_queue(store: Store, name: str, *, force: bool = False, drop_running: bool = False) -> int:

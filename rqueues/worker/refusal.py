@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from .. import defaults
 from ..backend.store import Store
+from ..backend.workers import consumers_of, json_ids
 from ..codec import encode_error
-from ..liveness import live_workers
 from .execution import Outcome
 
 
@@ -72,7 +72,7 @@ class Refusals:
         pipe = self._conn.redis.pipeline(transaction=False)
         for o in outcomes:
             pipe.hget(self._conn.keys.queue(o.claimed.queue).job(o.claimed.job_id), "refused")
-        recorded = [_ids(raw) for raw in pipe.execute()]
+        recorded = [json_ids(raw) for raw in pipe.execute()]
         return [
             judge(o, before, self._worker_id, consumers.get(o.claimed.queue, set()))
             for o, before in zip(outcomes, recorded, strict=True)
@@ -80,27 +80,4 @@ class Refusals:
 
     def _consumers(self, queues: Set[str]) -> Mapping[str, set[str]]:
         """The live workers consuming each of ``queues``, as their last heartbeat said."""
-        keys = self._conn.keys
-        pipe = self._conn.redis.pipeline(transaction=False)
-        pipe.execute_command("TIME")
-        pipe.zrange(keys.workers, 0, -1, withscores=True)
-        (secs, micros), beats = pipe.execute()
-        now_ms = int(secs) * 1000 + int(micros) // 1000
-        alive = sorted(live_workers({w.decode(): s for w, s in beats}, now_ms, self._dead_after))
-        pipe = self._conn.redis.pipeline(transaction=False)
-        for worker in alive:
-            pipe.hget(keys.worker(worker), "queues")
-        out: dict[str, set[str]] = {q: set() for q in queues}
-        for worker, raw in zip(alive, pipe.execute(), strict=True):
-            for queue in set(_ids(raw)) & queues:
-                out[queue].add(worker)
-        return out
-
-
-def _ids(raw: bytes | None) -> list[str]:
-    """A JSON list of ids from Redis; anything else reads as none."""
-    try:
-        value = json.loads(raw) if raw else []
-    except ValueError:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else []
+        return consumers_of(self._conn, queues, self._dead_after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..backend.store import Store
+from ..backend.workers import ms
 from ..errors import ConfigurationError
 from ..liveness import is_live
 
@@ -19,8 +20,8 @@ def refuse_live_duplicate(store: Store, worker_id: str, dead_after: float) -> No
     pipe.execute_command("TIME")
     pipe.zscore(store.keys.workers, worker_id)
     pipe.hmget(store.keys.worker(worker_id), "host", "pid")
-    (secs, micros), beat, (host, pid) = pipe.execute()
-    now_ms = int(secs) * 1000 + int(micros) // 1000
+    now, beat, (host, pid) = pipe.execute()
+    now_ms = ms(now)
     if beat is None or not is_live(beat, now_ms, dead_after):
         return
     where = f" (host {host.decode()}, pid {pid.decode()})" if host and pid else ""
