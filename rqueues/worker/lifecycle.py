@@ -108,7 +108,7 @@ class Worker:
         self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
         self.link = Link(redact(self.conn.url), clock)
         refusals = Refusals(self.conn, self.worker_id, dead_after)
-        self.acker = Acker(self.conn, self.held, self.observer, refusals)
+        self.acker = Acker(self.conn, self.held, self.observer, refusals, consumer=self.worker_id)
         self.finisher = Finisher(
             lambda: self.dispatcher.configs, self.acker, self.observer, self.slots, self._refresh_now
         )
