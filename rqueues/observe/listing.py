@@ -194,6 +194,20 @@ class WorkerInfo:
         }
 
 
+def worker_gpus(value: Any) -> dict[str, tuple[str, ...]]:
+    """A worker's ``gpus`` as its heartbeat wrote it (device -> ids of the jobs holding it)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(d): tuple(str(j) for j in jobs) for d, jobs in value.items() if isinstance(jobs, list)}
+
+
+def gpus_text(gpus: Mapping[str, Sequence[str]] | None) -> str | None:
+    """``0:JOB,1:-``: each device and the job(s) holding it, for a table."""
+    if not gpus:
+        return None
+    return ",".join(f"{d}:{'+'.join(jobs) or '-'}" for d, jobs in gpus.items())
+
+
 def decode_worker_hash(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
     """A worker's registry hash as the heartbeat wrote it: JSON values decoded, the rest as text."""
     info: dict[str, Any] = {}
