@@ -172,3 +172,11 @@ def test_auto_gpus_from_cuda_visible_devices_route_record_and_show_which_job_hol
     assert job.wait(timeout=30) == "5,7"
     assert runs(conn, "gpu:log")[0] == ("start", job.id, ("5", "7"))
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "5,7"  # the test's own, restored by monkeypatch
+
+
+def test_bad_gpu_ids_are_a_clear_cli_error(cli: Callable[..., Result]) -> None:
+    result = cli("worker", "--gpus", "0,0")
+    assert result.exit_code != 0 and "GPU '0' is listed twice" in result.output
+    result = cli("worker", "--gpus", "0,a b")
+    assert result.exit_code != 0 and "invalid GPU id 'a b'" in result.output
+    assert "Traceback" not in result.output
