@@ -157,9 +157,12 @@ def info(conn: Store, as_json: bool, sample_seconds: float) -> None:
 def workers(conn: Store, as_json: bool, dead_after: float) -> None:
     """List live workers with host, pid, tags, queues and running jobs."""
     rows = [w.to_json() for w in list_workers(conn, dead_after)]
-    if not as_json:  # which job holds which device, as text
-        rows = [{**r, "gpus": gpus_text(worker_gpus(r.get("gpus")))} for r in rows]
-    emit(rows, WORKER_COLUMNS, as_json)
+    if as_json:
+        emit(rows, WORKER_COLUMNS, as_json)
+        return
+    rows = [{**r, "gpus": gpus_text(worker_gpus(r.get("gpus")))} for r in rows]  # device:job, as text
+    gpus = any(r["gpus"] for r in rows)  # the column only where a worker has GPUs
+    emit(rows, WORKER_COLUMNS if gpus else WORKER_COLUMNS[:-1], as_json)
 
 
 @main.command()

@@ -189,16 +189,24 @@ def render(
     if snap.refusing_writes:
         head += "\nRedis is out of memory and refuses writes: nothing new is enqueued or claimed"
     queues, workers = queue_rows(snap, rates), worker_rows(snap, running)
+    columns = worker_columns(workers)
     if width is None:
-        body = [table(queues, QUEUE_COLUMNS), "", table(workers, WORKER_COLUMNS)]
+        body = [table(queues, QUEUE_COLUMNS), "", table(workers, columns)]
     else:
         head = "\n".join(line[:width] for line in head.splitlines())
         body = [
             fit(queues, QUEUE_COLUMNS, width, QUEUE_DROP),
             "",
-            fit(workers, WORKER_COLUMNS, width, WORKER_DROP),
+            fit(workers, columns, width, WORKER_DROP),
         ]
     return "\n".join([head, "", *body])
+
+
+def worker_columns(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The worker table's columns: GPUS only when a worker has GPUs."""
+    if any(row.get("gpus") for row in rows):
+        return WORKER_COLUMNS
+    return tuple(c for c in WORKER_COLUMNS if c != "gpus")
 
 
 def _reaper(snap: Snapshot) -> str:

@@ -70,7 +70,6 @@ def test_workers_lists_live_workers_and_drops_them_on_a_clean_stop(
         "RUNNING",
         "CONCURRENCY",
         "AGE_SECONDS",
-        "GPUS",
     ]
     assert sorted(line.split()[0] for line in table[1:]) == ["w-gpu", "w-plain"]
 
