@@ -33,6 +33,8 @@ class QueueConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_reclaims: int = DEFAULT_MAX_RECLAIMS
     version: int = 0
+    gpus_per_job: int = 0
+    gpu_share: bool = False
 
     def __post_init__(self) -> None:
         check_int("concurrency", self.concurrency, 0, defaults.MAX_CONCURRENCY)
@@ -50,6 +52,8 @@ class QueueConfig:
             "backoff_max": self.retry.backoff_max,
             "retry_on": json.dumps(list(self.retry.retry_on)),
             "max_reclaims": self.max_reclaims,
+            "gpus_per_job": self.gpus_per_job,
+            "gpu_share": "1" if self.gpu_share else "0",
         }
 
     @classmethod
@@ -74,6 +78,8 @@ class QueueConfig:
                 retry=retry,
                 max_reclaims=fields.get("max_reclaims", int, DEFAULT_MAX_RECLAIMS),
                 version=fields.get("version", int, 0),
+                gpus_per_job=fields.get("gpus_per_job", int, 0),
+                gpu_share=fields.get("gpu_share", _flag, False),
             ),
         )
 
@@ -105,6 +111,12 @@ class _Fields:
             if str(exc).startswith(f"queue {self.queue!r}"):
                 raise
             raise self._error(str(exc)) from None
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return text == "1"
 
 
 def _names(text: str) -> list[str]:

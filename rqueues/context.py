@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .defaults import MAX_PROGRESS_MESSAGE
+
 _local = threading.local()
+
+#: Where a job's progress() goes: in a worker's thread, into its delivery (worker/progress.py);
+#: in a child process, a message to the parent, which stores it the same way.
+Reporter = Callable[[float, str], None]
 
 
 class Flag:
@@ -46,11 +53,41 @@ class JobContext:
     function: str
     attempts: int
     _cancel: Flag = field(default_factory=Flag, repr=False)
+    #: The GPU devices given to this job (ids as in CUDA_VISIBLE_DEVICES); empty for a queue
+    #: declared without gpus_per_job. A thread cannot have an environment of its own: pass
+    #: them to the library (e.g. ``torch.device(f"cuda:{...}")``) or to a subprocess.
+    gpus: tuple[str, ...] = ()
+    _report: Reporter | None = field(default=None, repr=False)
 
     @property
     def cancelled(self) -> bool:
         """True once the job was asked to stop (timeout, stop request, hard shutdown)."""
         return self._cancel.is_set()
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report how far the job got: ``fraction`` from 0 to 1, and a short message.
+
+        Costs no round trip: only the latest report is kept in memory, and the worker
+        writes it to the job's record about once a second and when the job ends
+        (``Job.progress``, ``rqueues job ID``, ``rqueues jobs``). A message longer than
+        MAX_PROGRESS_MESSAGE characters is cut.
+        """
+        fraction, message = check_progress(fraction, message)
+        if self._report is not None:
+            self._report(fraction, message)
+
+
+def check_progress(fraction: object, message: object = "") -> tuple[float, str]:
+    """A progress report as stored: TypeError or ValueError names what is wrong with it."""
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool):
+        raise TypeError(f"progress fraction must be a number from 0 to 1, got {fraction!r}")
+    if not math.isfinite(fraction) or not 0 <= fraction <= 1:
+        raise ValueError(f"progress fraction must be from 0 to 1 (0.5 is half done), got {fraction!r}")
+    if not isinstance(message, str):
+        raise TypeError(f"progress message must be a string, got {type(message).__name__}")
+    if len(message) > MAX_PROGRESS_MESSAGE:
+        message = message[: MAX_PROGRESS_MESSAGE - 1] + "\u2026"
+    return float(fraction), message
 
 
 def current_job() -> JobContext | None:

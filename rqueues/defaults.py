@@ -67,6 +67,8 @@ MAX_DELAY = 365 * 86_400.0
 MAX_RESULT_TTL = 10 * 365 * 86_400
 #: Longest job id, in characters.
 MAX_JOB_ID_LENGTH = 128
+#: Longest progress message a job's record keeps, in characters (a longer one is cut).
+MAX_PROGRESS_MESSAGE = 200
 
 #: Largest encoded arguments of one job; checked at enqueue, before anything is written.
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024

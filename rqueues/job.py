@@ -30,6 +30,44 @@ def new_job_id() -> str:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """A job's latest progress report, as its worker last wrote it to the record."""
+
+    fraction: float  # 0 to 1
+    message: str
+    at: float | None  # when the job reported it, epoch seconds (Redis' clock)
+    attempt: int  # the attempt that reported it: a retry starts with its predecessor's
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[bytes, bytes | None]) -> Progress | None:
+        """The progress fields of a record (None when it never reported or they are malformed)."""
+        value = raw.get(b"progress")
+        if value is None:
+            return None
+        try:
+            at = raw.get(b"progress_at")
+            return cls(
+                float(value),
+                (raw.get(b"progress_msg") or b"").decode(errors="replace"),
+                int(at) / 1000 if at else None,
+                int(raw.get(b"progress_attempt") or 0),
+            )
+        except ValueError:
+            return None
+
+    def to_json(self) -> dict[str, Any]:
+        at = iso(self.at)
+        return {"fraction": self.fraction, "message": self.message, "at": at, "attempt": self.attempt}
+
+    def text(self) -> str:
+        """For a person: ``42% loading shards``."""
+        return f"{self.fraction * 100:.0f}%" + (f" {self.message}" if self.message else "")
+
+
+PROGRESS_FIELDS = ("progress", "progress_msg", "progress_at", "progress_attempt")
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """A job's stored record, decoded. Times are seconds since the epoch."""
 
@@ -51,6 +89,8 @@ class JobRecord:
     reclaims: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     raw_errors: tuple[tuple[int, bytes], ...] = ()
+    progress: Progress | None = None
+    gpus: tuple[str, ...] = ()  # the GPU devices its (last) run was given
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -85,6 +125,8 @@ class JobRecord:
             reclaims=int(raw.get(b"reclaims", 0)),
             options=options,
             raw_errors=tuple(history),
+            progress=Progress.from_hash(raw),
+            gpus=tuple(g for g in (text("gpus") or "").split(",") if g),
         )
 
     @classmethod
@@ -137,6 +179,8 @@ class JobRecord:
             "error": err,
             "errors": self.errors,
             "reclaims": self.reclaims,
+            "progress": self.progress.to_json() if self.progress else None,
+            "gpus": list(self.gpus),
         }
 
 
@@ -195,6 +239,14 @@ class Job:
         if state is None:
             raise self._missing()
         return state
+
+    @property
+    def progress(self) -> Progress | None:
+        """The job's latest progress report (``current_job().progress(...)``), None before its
+        first; written by its worker about once a second while it runs, and kept when it ends."""
+        with self.connection.guard():
+            values = self.connection.redis.hmget(self._keys.job(self.id), PROGRESS_FIELDS)
+        return Progress.from_hash({f.encode(): v for f, v in zip(PROGRESS_FIELDS, values, strict=True)})
 
     @property
     def result(self) -> Any:

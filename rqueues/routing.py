@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from .errors import ConfigurationError
 
 
-def automatic_tags(worker_id: str) -> set[str]:
-    """Tags every worker carries besides its own."""
+def automatic_tags(worker_id: str, gpus: int = 0) -> set[str]:
+    """Tags every worker carries besides its own; ``gpu`` and ``gpus=N`` with N GPUs."""
     return {
+        *(("gpu", f"gpus={gpus}") if gpus > 0 else ()),
         "*",
         f"hostname={socket.gethostname()}",
         f"worker_id={worker_id}",

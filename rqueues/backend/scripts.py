@@ -26,7 +26,7 @@ T = TypeVar("T")
 _NAMES = (
     "enqueue", "claim", "complete", "deadletter", "renew", "cancel", "watch",
     "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
-    "drop_queue", "unrun",
+    "drop_queue", "unrun", "progress",
 )  # fmt: skip
 
 #: The error a stopped job's record keeps (`rqueues stop`), whichever of the worker
@@ -84,6 +84,7 @@ class Pending(Generic[T]):
         self._value: T | None = None
         self._error: Exception | None = None
         self._set = False
+        self.best_effort = False
 
     def _fill(self, raw: Any) -> None:
         self._set = True
@@ -224,9 +225,11 @@ class Batch:
         self.pipe = pipe
         self._pending: list[Pending[Any]] = []
 
-    def add(self, call: Call[T]) -> Pending[T]:
+    def add(self, call: Call[T], best_effort: bool = False) -> Pending[T]:
+        """Queue ``call``; a ``best_effort`` one's error never raises from execute()."""
         self._scripts.send(call.name, call.keys, call.args, client=self.pipe)
         pending = Pending(call.parse)
+        pending.best_effort = best_effort
         self._pending.append(pending)
         return pending
 
@@ -254,7 +257,7 @@ class Batch:
             pending._fill(raw)
         if raise_first:
             for pending in sent:
-                if pending.error is not None:
+                if pending.error is not None and not pending.best_effort:
                     raise pending.error
 
 
@@ -325,6 +328,13 @@ def unrun(q: QueueKeys, entries: Sequence[tuple[str, str, str]]) -> Call[list[Gi
     """entries: (entry id, job id, refusers as a JSON list) per job a worker could not run."""
     keys = [q.stream, q.leases, q.events, q.config, *(q.job(e[1]) for e in entries)]
     return Call("unrun", keys, [GROUP, *(v for e in entries for v in e)], GiveBack.parse_all)
+
+
+def progress(q: QueueKeys, consumer: str, rows: Sequence[Sequence[Any]]) -> Call[int]:
+    """rows: (entry id, job id, fraction or '', message, age ms, attempt, gpus or '') per job
+    of ``consumer``'s deliveries; how many were still its own (and so written)."""
+    keys = [q.leases, q.stream, *(q.job(r[1]) for r in rows)]
+    return Call("progress", keys, [GROUP, consumer, *(v for r in rows for v in (r[0], *r[2:]))], int)
 
 
 def promote(q: QueueKeys, job_ids: Sequence[str]) -> Call[int]:

@@ -14,7 +14,7 @@ from .. import defaults
 from ..backend.store import Store
 from ..errors import RqueuesError
 from ..job import Job
-from ..observe.listing import list_workers
+from ..observe.listing import gpus_text, list_workers, worker_gpus
 from ..options import JobOptions
 from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
@@ -32,7 +32,7 @@ from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
 
 QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
-WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
+WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds", "gpus")
 
 
 @click.group()
@@ -156,7 +156,13 @@ def info(conn: Store, as_json: bool, sample_seconds: float) -> None:
 @with_connection
 def workers(conn: Store, as_json: bool, dead_after: float) -> None:
     """List live workers with host, pid, tags, queues and running jobs."""
-    emit([w.to_json() for w in list_workers(conn, dead_after)], WORKER_COLUMNS, as_json)
+    rows = [w.to_json() for w in list_workers(conn, dead_after)]
+    if as_json:
+        emit(rows, WORKER_COLUMNS, as_json)
+        return
+    rows = [{**r, "gpus": gpus_text(worker_gpus(r.get("gpus")))} for r in rows]  # device:job, as text
+    gpus = any(r["gpus"] for r in rows)  # the column only where a worker has GPUs
+    emit(rows, WORKER_COLUMNS if gpus else WORKER_COLUMNS[:-1], as_json)
 
 
 @main.command()
@@ -191,6 +197,12 @@ def workers(conn: Store, as_json: bool, dead_after: float) -> None:
     help="Log each job's start and end at INFO (failures are always logged).",
 )
 @click.option("--quiet-queue", "quiet", multiple=True, help="No start/end lines for this queue; repeatable.")
+@click.option(
+    "--gpus",
+    default=None,
+    help="GPU ids for jobs of queues declared with --gpus-per-job (e.g. 0,1), or 'auto': from "
+    "CUDA_VISIBLE_DEVICES, else nvidia-smi -L. Adds the tags gpu and gpus=N.",
+)
 @log_level_option
 @log_format_option
 @with_connection
@@ -209,6 +221,7 @@ def worker(
     metrics_addr: str,
     job_logs: bool,
     quiet: tuple[str, ...],
+    gpus: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -232,6 +245,7 @@ def worker(
         dead_after=dead_after,
         reaper=not no_reaper,
         job_logs=JobLog(lines=job_logs, quiet=quiet),
+        gpus=gpus,
     )
     run_instrumented(w, metrics, metrics_port, metrics_addr)
 

@@ -11,13 +11,14 @@ import click
 from ..backend.store import Store
 from ..defaults import MAX_PAGE
 from ..job import STATES
-from ..observe.listing import list_jobs
+from ..observe.listing import job_row, list_jobs
 from .kit import dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
 from .output import emit
 
 JOB_COLUMNS = (
     "id", "queue", "function", "state", "attempts", "enqueued_at", "started_at", "finished_at", "worker",
+    "progress",
 )  # fmt: skip
 
 
@@ -60,7 +61,7 @@ def jobs(
     if with_cursor:
         click.echo(json.dumps({"jobs": rows, "next_cursor": page.next_cursor}, indent=2, default=str))
         return
-    emit(rows, JOB_COLUMNS, as_json)
+    emit(rows if as_json else [job_row(r) for r in page], JOB_COLUMNS, as_json)
     if page.next_cursor:
         click.echo(f"next page: --cursor {page.next_cursor}", err=True)
 

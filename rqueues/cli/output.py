@@ -23,7 +23,7 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool) 
 
 #: Fields of a job's JSON shown as "name: value" lines, in this order.
 _JOB_FIELDS = (
-    "queue", "function", "state", "attempts", "reclaims", "worker",
+    "queue", "function", "state", "attempts", "reclaims", "worker", "gpus",
     "enqueued_at", "started_at", "finished_at", "args", "kwargs",
 )  # fmt: skip
 
@@ -34,9 +34,9 @@ def job_text(data: dict[str, Any]) -> str:
     for key in _JOB_FIELDS:
         value = data.get(key)
         if value not in (None, "", [], {}):
-            lines.append(f"{key}: {_show(value)}")
-    if data.get("progress") is not None:
-        lines.append(f"progress: {_show(data['progress'])}")
+            lines.append(f"{key}: {','.join(value) if key == 'gpus' else _show(value)}")
+    if data.get("progress"):
+        lines.append(f"progress: {progress_line(data['progress'], data.get('attempts'))}")
     if data.get("state") == "succeeded":
         lines.append(f"result: {_show(data.get('result'))}")
     attempts = data.get("errors") or []
@@ -50,6 +50,20 @@ def job_text(data: dict[str, Any]) -> str:
         trace = (err.get("traceback") or "").rstrip()
         lines += [f"    {line}" for line in trace.splitlines()]
     return "\n".join(lines)
+
+
+def progress_line(progress: dict[str, Any], attempts: Any = None) -> str:
+    """``42% loading shards (at 2026-01-02T03:04:05.678+00:00)``, from a job's JSON progress."""
+    try:
+        text = f"{float(progress['fraction']) * 100:.0f}%"
+    except (KeyError, TypeError, ValueError):
+        return _show(progress)
+    if progress.get("message"):
+        text += f" {progress['message']}"
+    notes = [f"at {progress['at']}"] if progress.get("at") else []
+    if progress.get("attempt") not in (None, 0, attempts):
+        notes.append(f"attempt {progress['attempt']}")
+    return text + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from ..backend.store import Store
 from ..checks import check_int
 from ..defaults import MAX_PAGE
 from ..errors import ConfigurationError
-from ..job import STATES, JobRecord, iso
+from ..job import STATES, JobRecord, Progress, iso
 from ..liveness import DEAD_AFTER, is_live
 from .cursor import Cursor
 
@@ -72,6 +72,19 @@ def list_jobs(
         hits, after = _hits(conn, names, phases, at, limit)
         records = _records(conn, hits)
     return JobPage(tuple(records), after.encode() if after else None)
+
+
+def job_row(record: JobRecord) -> dict[str, Any]:
+    """A job as a row of a table: its JSON, with progress as text (``42% loading``)."""
+    return {**record.to_json(), "progress": progress_text(record.progress, record.attempts)}
+
+
+def progress_text(progress: Progress | None, attempts: int) -> str | None:
+    """``42% loading``; a report of an earlier attempt than the job's last says which."""
+    if progress is None:
+        return None
+    text = progress.text()
+    return text if progress.attempt in (0, attempts) else f"{text} (attempt {progress.attempt})"
 
 
 def _hits(
@@ -179,6 +192,20 @@ class WorkerInfo:
             if _number(self.info.get("started_at"))
             else None,
         }
+
+
+def worker_gpus(value: Any) -> dict[str, tuple[str, ...]]:
+    """A worker's ``gpus`` as its heartbeat wrote it (device -> ids of the jobs holding it)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(d): tuple(str(j) for j in jobs) for d, jobs in value.items() if isinstance(jobs, list)}
+
+
+def gpus_text(gpus: Mapping[str, Sequence[str]] | None) -> str | None:
+    """``0:JOB,1:-``: each device and the job(s) holding it, for a table."""
+    if not gpus:
+        return None
+    return ",".join(f"{d}:{'+'.join(jobs) or '-'}" for d, jobs in gpus.items())
 
 
 def decode_worker_hash(raw: Mapping[bytes, bytes]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from ..backend.store import Store
 from ..config import parse_configs
 from ..job import iso
 from ..liveness import DEAD_AFTER, live_workers
-from .listing import decode_worker_hash
+from .listing import decode_worker_hash, worker_gpus
 from .stats import QueueStats
 
 
@@ -100,6 +100,7 @@ class WorkerView:
     running: int
     jobs: tuple[str, ...]  # ids of the jobs it runs, as of its last heartbeat
     heartbeat_age: float  # seconds
+    gpus: dict[str, tuple[str, ...]] = field(default_factory=dict)  # device -> jobs holding it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class WorkerView:
             "running": self.running,
             "jobs": list(self.jobs),
             "heartbeat_age_seconds": round(self.heartbeat_age, 3),
+            **({"gpus": {d: list(j) for d, j in self.gpus.items()}} if self.gpus else {}),
         }
 
 
@@ -289,6 +291,7 @@ def _worker(wid: str, raw: Mapping[bytes, bytes], age: float) -> WorkerView:
         running=as_int(info.get("running")),
         jobs=tuple(str(j) for j in jobs) if isinstance(jobs, list) else (),
         heartbeat_age=max(0.0, age),
+        gpus=worker_gpus(info.get("gpus")),
     )
 
 

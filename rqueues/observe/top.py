@@ -25,6 +25,7 @@ from ..backend.deliveries import jobs_of
 from ..backend.store import Store
 from ..errors import RqueuesError
 from ..liveness import DEAD_AFTER
+from .listing import gpus_text
 from .snapshot import QueueView, Snapshot, read_snapshot
 from .stats import QueueStats
 from .table import fit, table
@@ -34,10 +35,10 @@ QUEUE_COLUMNS = (
     "queue", "limit", "in_use", "waiting", "sched", "dead", "stalled",
     "ok/s", "fail/s", "p95_wait", "oldest", "state",
 )  # fmt: skip
-WORKER_COLUMNS = ("worker", "host", "tags", "queues", "run/slots", "beat", "running")
+WORKER_COLUMNS = ("worker", "host", "tags", "queues", "run/slots", "beat", "running", "gpus")
 #: On a narrow terminal these columns go first (left to right) so the state stays in view.
 QUEUE_DROP = ("stalled", "sched", "oldest", "fail/s", "dead", "p95_wait", "ok/s", "limit")
-WORKER_DROP = ("host", "tags", "beat", "queues", "running")
+WORKER_DROP = ("host", "tags", "beat", "queues", "gpus", "running")
 MAX_JOBS = 1000  # running jobs whose function top looks up
 Running = dict[str, dict[str, int]]  # worker id -> function -> jobs
 
@@ -126,6 +127,7 @@ def worker_rows(snap: Snapshot, running: Running) -> list[dict[str, Any]]:
                 "run/slots": f"{sum(counts.values())}/{w.concurrency}",
                 "beat": duration(w.heartbeat_age),
                 "running": listed or "-",
+                "gpus": gpus_text(w.gpus),  # each device and the job holding it
             }
         )
     return rows
@@ -187,16 +189,24 @@ def render(
     if snap.refusing_writes:
         head += "\nRedis is out of memory and refuses writes: nothing new is enqueued or claimed"
     queues, workers = queue_rows(snap, rates), worker_rows(snap, running)
+    columns = worker_columns(workers)
     if width is None:
-        body = [table(queues, QUEUE_COLUMNS), "", table(workers, WORKER_COLUMNS)]
+        body = [table(queues, QUEUE_COLUMNS), "", table(workers, columns)]
     else:
         head = "\n".join(line[:width] for line in head.splitlines())
         body = [
             fit(queues, QUEUE_COLUMNS, width, QUEUE_DROP),
             "",
-            fit(workers, WORKER_COLUMNS, width, WORKER_DROP),
+            fit(workers, columns, width, WORKER_DROP),
         ]
     return "\n".join([head, "", *body])
+
+
+def worker_columns(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The worker table's columns: GPUS only when a worker has GPUs."""
+    if any(row.get("gpus") for row in rows):
+        return WORKER_COLUMNS
+    return tuple(c for c in WORKER_COLUMNS if c != "gpus")
 
 
 def _reaper(snap: Snapshot) -> str:

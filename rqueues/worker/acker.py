@@ -14,6 +14,7 @@ from ..backend.store import Store
 from .execution import Outcome
 from .held import Held
 from .observer import Observer
+from .progress import add_writes
 from .refusal import Refusal, Refusals
 
 log = logging.getLogger("rqueues.worker")
@@ -27,8 +28,16 @@ class Acker:
     is retried with backoff, never dropped.
     """
 
-    def __init__(self, conn: Store, held: Held, observer: Observer, refusals: Refusals | None = None) -> None:
+    def __init__(
+        self,
+        conn: Store,
+        held: Held,
+        observer: Observer,
+        refusals: Refusals | None = None,
+        consumer: str = "",
+    ) -> None:
         self._conn = conn
+        self._consumer = consumer  # the worker id, which fences the final progress writes
         self._observer = observer
         self._held = held
         self._refusals = refusals
@@ -93,6 +102,9 @@ class Acker:
         for name, items in dead.items():
             dead_rows = [(o.claimed.entry, o.claimed.job_id, o.reason) for o in items]
             calls.add(scripts.deadletter(self._conn.keys.queue(name), dead_rows))
+        # A job's last progress report goes just before its outcome, while its lease still
+        # fences it (best-effort: refused under OOM without holding up the outcomes).
+        add_writes(calls, self._conn, self._consumer, (o.claimed for items in done.values() for o in items))
         for name, items in done.items():
             rows = [
                 (o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl, o.delay_ms)

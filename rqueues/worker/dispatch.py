@@ -28,6 +28,7 @@ from ..options import decode_options, stored_result_ttl
 from .acker import Acker
 from .execution import Claimed, Outcome
 from .executors.thread import ThreadExecutor
+from .gpus import WAIT, GpuGate
 from .held import Held
 from .observer import Observer
 from .slots import Slots
@@ -61,6 +62,7 @@ class Dispatcher:
         executor: ThreadExecutor,
         observer: Observer,
         clock: Clock = time.monotonic,
+        gpus: GpuGate | None = None,
     ) -> None:
         self.conn = conn
         self.worker_id = worker_id
@@ -71,6 +73,7 @@ class Dispatcher:
         self.executor = executor
         self.observer = observer
         self.clock = clock
+        self.gpus = gpus or GpuGate()
         self.queues: tuple[str, ...] = ()
         self.configs: Mapping[str, QueueConfig] = {}
         self.due: dict[str, float] = {}  # queue -> clock() time its earliest scheduled job is due
@@ -103,9 +106,12 @@ class Dispatcher:
             keys = self.conn.keys.queue(name)
             config = self.configs.get(name)
             version = config.version if config is not None else None
-            reply = self.conn.scripts.claim(
-                keys, self.worker_id, free - result.claimed, self.lease_ms, version
-            )
+            want = free - result.claimed
+            if config is not None and config.gpus_per_job > 0:
+                want = self._gpu_want(name, config, want, result)
+                if want <= 0:
+                    continue
+            reply = self.conn.scripts.claim(keys, self.worker_id, want, self.lease_ms, version)
             self._clock_offset_ms = reply.now_ms - time.time() * 1000
             if reply.kind is ClaimKind.STALE:
                 # Routed by an older config (its tags may now exclude this worker): nothing
@@ -133,6 +139,19 @@ class Dispatcher:
         result.idle = result.idle and not result.claimed
         result.claimed = result.claimed or int(progressed)
         return result
+
+    def _gpu_want(self, name: str, config: QueueConfig, want: int, result: ClaimRound) -> int:
+        """How many jobs of a GPU queue to claim: no more than its free devices can take.
+
+        While too few are free, wait on the queue's wake-up stream from now on (the id is
+        taken before the check): the job that frees them adds an entry there (gpus.py).
+        """
+        since = f"{int(time.time() * 1000 + self._clock_offset_ms)}-0"
+        want = self.gpus.cap(name, config, want)
+        if want == WAIT:
+            result.waits[self.conn.keys.queue(name).events] = since
+            result.idle = False
+        return want
 
     def _start(self, queue: str, taken: Sequence[Delivery]) -> int:
         """Hand the jobs the claim started to slots; returns how many entries were taken.
@@ -163,6 +182,7 @@ class Dispatcher:
         for outcome in missing:  # first: they were claimed before any of these jobs can finish
             self.acker.put(outcome)
         for job in runnable:
+            self.gpus.assign(job, config)  # the devices _gpu_want counted for it
             self.executor.submit(job)
         return len(taken)
 

@@ -36,11 +36,20 @@ class Claimed:
     result_ttl: int
     enqueued_at: float | None = None  # epoch seconds, from the record
     started: float = field(default_factory=time.monotonic)
+    # What the job reports about itself; worker/progress.py writes it to the record.
+    progress: tuple[float, str, float] | None = None  # latest (fraction, message, monotonic time)
+    gpus: tuple[str, ...] = ()  # the devices worker/gpus.py gave it
+    noted: tuple[object, tuple[str, ...]] = (None, ())  # the progress and gpus last written
     cancel: Flag = field(default_factory=Flag)
     stop_requested: bool = False  # `rqueues stop`: the outcome is 'cancelled'
     done: bool = False  # finished running; its outcome is on the way to Redis
     lost: bool = False  # the delivery is no longer this worker's: not renewed, its outcome discarded
     ran_for: float = 0.0  # seconds it ran, set when it finished
+
+    def report_progress(self, fraction: float, message: str) -> None:
+        """Keep the latest progress report (JobContext.progress; a child's message in the
+        parent). Only remembered here: the heartbeat writes it, at most once a beat."""
+        self.progress = (fraction, message, time.monotonic())
 
     @functools.cached_property
     def timeout(self) -> float | None:
@@ -84,7 +93,9 @@ def run_job(
         fn = functions.resolve(job.function)
     except UnknownFunction as exc:
         return Outcome(job, "refused", failure(exc), str(exc), exception_names(exc), permanent=True)
-    ctx = JobContext(job.job_id, job.queue, job.function, job.attempts, job.cancel)
+    ctx = JobContext(
+        job.job_id, job.queue, job.function, job.attempts, job.cancel, job.gpus, job.report_progress
+    )
     _set_current(ctx)
     try:
         result = fn(*args, **kwargs)

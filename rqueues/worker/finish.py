@@ -31,12 +31,14 @@ class Finisher:
         observer: Observer,
         slots: Slots,
         on_refused: Callable[[], None],
+        release: Callable[[Claimed], None] | None = None,
     ) -> None:
         self._configs = configs
         self._acker = acker
         self._observer = observer
         self._slots = slots
         self._on_refused = on_refused
+        self._release = release  # what the run held besides its slot: its GPUs (gpus.py)
         self.refused: dict[str, int] = {}
 
     def done(self, outcome: Outcome) -> None:
@@ -58,7 +60,16 @@ class Finisher:
             log.exception("observer failed on job %s", job.job_id)
         finally:
             self._acker.put(outcome)
+            self._release_devices(job)  # before the slot: a claim the slot wakes finds them free
             self._slots.release()
+
+    def _release_devices(self, job: Claimed) -> None:
+        if self._release is None:
+            return
+        try:
+            self._release(job)
+        except Exception:  # a bug here must not cost the slot too
+            log.exception("could not release the GPUs of job %s", job.job_id)
 
     def policy(self, job: Claimed) -> RetryPolicy:
         config = self._configs().get(job.queue)

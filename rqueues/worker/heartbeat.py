@@ -24,6 +24,7 @@ from .held import Held
 from .link import Link
 from .observer import Observer
 from .pressure import Pressure, is_oom
+from .progress import add_writes
 
 log = logging.getLogger("rqueues.worker")
 
@@ -100,7 +101,9 @@ class Heartbeat:
             if jobs
         }
         stops = [(job, batch.command(_read_stop(keys.queue(job.queue).job(job.job_id)))) for job in running]
+        noted = add_writes(batch, self._conn, self.worker_id, running)  # progress, gpus: best-effort
         batch.execute()
+        noted()
         # The stamp and the renewals are allow-oom scripts: they go through while Redis is out
         # of memory. The description is a plain write, which Redis then refuses.
         refused = described.error is not None and is_oom(described.error)

@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -34,6 +34,7 @@ from .dispatch import ClaimRound, Dispatcher
 from .execution import Claimed, Outcome, run_job
 from .executors.thread import ThreadExecutor
 from .finish import Finisher
+from .gpus import GpuGate, resolve_gpus
 from .heartbeat import Heartbeat
 from .held import Held
 from .joblog import JobLog
@@ -92,12 +93,16 @@ class Worker:
         observer: Observer | None = None,
         job_logs: JobLog | bool = True,
         clock: Clock = time.monotonic,
+        gpus: str | Iterable[str] | None = None,
     ) -> None:
         _check_timing(concurrency, lease_seconds, heartbeat_seconds, dead_after)
         self.conn: Store = as_store(connection)
         self.worker_id = worker_id or default_worker_id()
+        # GPU slots: "auto", "0,1" or a list of ids (gpus.py); each job of a gpus_per_job queue
+        # gets devices of its own, freed when its run ends, and a claim waits for them.
+        self.gpus = GpuGate(resolve_gpus(gpus), self._wake_for_gpus)
         self.own_tags = set(tags)
-        self.tags = self.own_tags | automatic_tags(self.worker_id)  # what queue patterns match
+        self.tags = self.own_tags | automatic_tags(self.worker_id, len(self.gpus.devices))
         self.explicit = [check_queue_name(q) for q in queues] if queues else None
         self.concurrency, self.burst, self.clock = concurrency, burst, clock
         self.functions = FunctionRegistry(imports)
@@ -108,14 +113,15 @@ class Worker:
         self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
         self.link = Link(redact(self.conn.url), clock)
         refusals = Refusals(self.conn, self.worker_id, dead_after)
-        self.acker = Acker(self.conn, self.held, self.observer, refusals)
+        self.acker = Acker(self.conn, self.held, self.observer, refusals, consumer=self.worker_id)
         self.finisher = Finisher(
-            lambda: self.dispatcher.configs, self.acker, self.observer, self.slots, self._refresh_now
-        )
+            lambda: self.dispatcher.configs, self.acker, self.observer, self.slots, self._refresh_now,
+            self.gpus.release,
+        )  # fmt: skip
         self.executor = ThreadExecutor(concurrency, self._run, self.finisher.done)
         self.dispatcher = Dispatcher(
             self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
-            self.observer, clock,
+            self.observer, clock, self.gpus,
         )  # fmt: skip
         self.heartbeat = Heartbeat(
             self.conn, self.worker_id, self.describe, self.held, self.lease_ms, heartbeat_seconds,
@@ -161,8 +167,9 @@ class Worker:
                 daemon=True,
             ).start()
         log.info(
-            "worker %s started: concurrency %d, tags %s, queues %s",
+            "worker %s started: concurrency %d, tags %s, queues %s, GPUs %s",
             self.worker_id, self.concurrency, sorted(self.own_tags) or "none", self.queues or "none yet",
+            ",".join(self.gpus.devices) or "none",
         )  # fmt: skip
         if not self.functions.modules:
             log.warning(
@@ -229,6 +236,7 @@ class Worker:
             "running": self.slots.busy,
             "jobs": [j.job_id for jobs in self.held.snapshot().values() for j in jobs if not j.done],
             "started_at": int(self.started_at * 1000),
+            **({"gpus": self.gpus.holders()} if self.gpus.devices else {}),
         }
 
     # -- queue set ------------------------------------------------------------
@@ -288,6 +296,9 @@ class Worker:
         else:
             self._stopping.wait(timeout)
         return result
+
+    def _wake_for_gpus(self, queues: Sequence[str]) -> None:
+        wake(self.conn, queues, self.worker_id)  # a claim waits for the devices a job just freed
 
     def _refresh_now(self) -> None:
         self._next_refresh = 0.0

@@ -27,6 +27,7 @@ JOB_COLUMNS = (
     "started_at",
     "finished_at",
     "worker",
+    "progress",
 )
 JOB_FIELDS = set(JOB_COLUMNS)
 

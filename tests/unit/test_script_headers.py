@@ -19,8 +19,9 @@ ALLOWED = {
     "beat", "renew", "complete", "deadletter", "giveback", "cancel", "stop", "watch",
     "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue",
 }  # fmt: skip
-#: Scripts that create new work: nothing of theirs may run while Redis refuses writes.
-REFUSED = {"claim", "enqueue", "promote", "requeue"}
+#: Scripts that create new work (or write what is only best-effort, progress): nothing of
+#: theirs may run while Redis refuses writes.
+REFUSED = {"claim", "enqueue", "promote", "requeue", "progress"}
 
 
 def text(name: str) -> str:
