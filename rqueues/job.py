@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .backend import lookup
+from .backend import dependencies, lookup
 from .backend.entries import Entry, queue_of
 from .backend.replies import Verdict
 from .backend.store import Store, as_store
@@ -17,7 +18,7 @@ from .codec import decode_call, decode_error, unpack
 from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
 
-STATES = ("scheduled", "queued", "running", "succeeded", "failed", "cancelled", "dead")
+STATES = ("scheduled", "deferred", "queued", "running", "succeeded", "failed", "cancelled", "dead")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
 _WAIT_CHUNK = 5.0  # re-read the record at least this often while waiting
 
@@ -51,6 +52,15 @@ class JobRecord:
     reclaims: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     raw_errors: tuple[tuple[int, bytes], ...] = ()
+    parents: tuple[tuple[str, str], ...] = ()  # (queue, job id) of each job it depends on
+    dependents: tuple[tuple[str, str], ...] = ()  # (queue, job id) of each job depending on it
+    parent_states: tuple[str | None, ...] = ()  # each parent's final state, once told
+    allow_failure: bool = False
+
+    @property
+    def unique_key(self) -> str | None:
+        key = self.options.get("unique_key")
+        return key if isinstance(key, str) else None
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -85,6 +95,10 @@ class JobRecord:
             reclaims=int(raw.get(b"reclaims", 0)),
             options=options,
             raw_errors=tuple(history),
+            parents=_refs(raw.get(b"parents")),
+            dependents=_refs(raw.get(b"dependents")),
+            parent_states=tuple(text(f"parent.{i}") for i in range(1, len(_refs(raw.get(b"parents"))) + 1)),
+            allow_failure=b"allow_failure" in raw,
         )
 
     @classmethod
@@ -137,20 +151,31 @@ class JobRecord:
             "error": err,
             "errors": self.errors,
             "reclaims": self.reclaims,
+            "reason": self.reason,
+            "unique_key": self.unique_key,
+            "parents": [
+                {"queue": q, "id": j, "state": s}
+                for (q, j), s in zip(self.parents, self.parent_states, strict=False)
+            ],
+            "allow_failure": self.allow_failure,
+            "dependents": [{"queue": q, "id": j} for q, j in self.dependents],
         }
 
 
 class Job:
     """A handle on one job. It holds no state of its own: every read asks Redis."""
 
-    def __init__(self, job_id: str, queue: str, connection: Store) -> None:
+    def __init__(self, job_id: str, queue: str, connection: Store, *, duplicate: bool = False) -> None:
         self.id = job_id
         self.queue = queue
         self.connection = connection
+        #: True when an enqueue returned this job because it holds the unique key asked for
+        #: (the enqueue added nothing).
+        self.duplicate = duplicate
         self._keys = connection.keys.queue(queue)
 
     def __repr__(self) -> str:
-        return f"Job({self.id!r}, queue={self.queue!r})"
+        return f"Job({self.id!r}, queue={self.queue!r}{', duplicate=True' if self.duplicate else ''})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
@@ -208,6 +233,10 @@ class Job:
             reply = self.connection.scripts.cancel(self._keys, self.id)
         if reply.verdict is Verdict.MISSING:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+        if reply.verdict is Verdict.DONE:
+            # Its dependents hear of it now; the reaper's sweep retries what this misses.
+            with self.connection.guard():
+                dependencies.tell(self.connection, [dependencies.Ref(self.queue, self.id)])
         return reply.verdict is Verdict.DONE
 
     def stop(self) -> bool:
@@ -265,9 +294,19 @@ def outcome(rec: JobRecord) -> Any:
     if rec.state == "succeeded":
         return rec.result
     if rec.state == "cancelled":
-        raise JobCancelled(f"job {rec.id} was cancelled")
+        raise JobCancelled(f"job {rec.id} was cancelled" + (f": {rec.reason}" if rec.reason else ""))
     err = rec.error or {}
     raise JobFailed(rec.id, err.get("type", ""), err.get("message", ""), err.get("traceback", ""))
+
+
+def _refs(raw: bytes | None) -> tuple[tuple[str, str], ...]:
+    """A record's JSON list of [queue, job id] pairs (parents, dependents)."""
+    if not raw:
+        return ()
+    try:
+        return tuple((str(q), str(j)) for q, j in json.loads(raw))
+    except (ValueError, TypeError):
+        return ()
 
 
 def iso(ts: float | None) -> str | None:

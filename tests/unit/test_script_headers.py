@@ -17,10 +17,10 @@ from rqueues.backend.scripts import _NAMES, source
 #: Scripts that only renew, release or settle work already taken (or withdraw work).
 ALLOWED = {
     "beat", "renew", "complete", "deadletter", "giveback", "cancel", "stop", "watch",
-    "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue",
+    "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue", "resolve",
 }  # fmt: skip
 #: Scripts that create new work: nothing of theirs may run while Redis refuses writes.
-REFUSED = {"claim", "enqueue", "promote", "requeue"}
+REFUSED = {"claim", "enqueue", "promote", "requeue", "depend"}
 
 
 def text(name: str) -> str:
