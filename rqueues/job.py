@@ -15,7 +15,7 @@ from .backend.entries import Entry, queue_of
 from .backend.replies import Verdict
 from .backend.store import Store, as_store
 from .codec import decode_call, decode_error, unpack
-from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
+from .errors import DuplicateJob, JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
 
 STATES = ("scheduled", "deferred", "queued", "running", "succeeded", "failed", "cancelled", "dead")
@@ -259,6 +259,11 @@ class Job:
         if reply.verdict is Verdict.MISSING:
             self._check_exists()  # a queued job has no record yet: it is just not in that state
             return False
+        if reply.detail.startswith("unique:"):  # its unique key is held by a newer job
+            holder = reply.detail.partition(":")[2]
+            raise DuplicateJob(
+                f"job {holder!r} holds the unique key of job {self.id!r}: not requeued", holder
+            )
         return reply.verdict is Verdict.DONE
 
     def wait(self, timeout: float | None = None) -> Any:

@@ -327,8 +327,9 @@ def _check_unique_batch(options: Sequence[JobOptions]) -> None:
     for opts in options:
         if opts.unique_key is None:
             continue
-        first = seen.setdefault(opts.unique_key, opts)
-        if first is not opts and "raise" in (first.on_duplicate, opts.on_duplicate):
+        first = seen.get(opts.unique_key)
+        seen.setdefault(opts.unique_key, opts)
+        if first is not None and "raise" in (first.on_duplicate, opts.on_duplicate):
             raise DuplicateJob(f"the batch names unique key {opts.unique_key!r} twice")
 
 
