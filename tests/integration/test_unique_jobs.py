@@ -164,7 +164,7 @@ def test_cancel_releases_the_key_of_a_queued_and_of_a_scheduled_job(q: Queue, co
     assert holder(conn, "default", "a") is None and holder(conn, "default", "b") is None
     # The tombstone the claim consumes leaves the new holder alone.
     fresh = q.options(unique_key="a").enqueue(tasks.noop)
-    entry, job_id = claim(conn, "default", want=2)
+    _entry, job_id = claim(conn, "default", want=2)
     assert job_id == fresh.id
     assert holder(conn, "default", "a") == fresh.id
 
@@ -209,6 +209,6 @@ def test_a_worker_runs_the_job_and_the_key_is_free_again(q: Queue, quick_worker:
 def test_the_record_shows_its_key(q: Queue, conn: Connection) -> None:
     job = q.options(unique_key="shown").enqueue(tasks.noop)
     assert job.record().unique_key == "shown"
-    entry, _ = claim(conn, "default")
+    _entry, _ = claim(conn, "default")
     assert Job(job.id, "default", conn).record().to_json()["unique_key"] == "shown"
     assert conn.redis.xpending(q.keys.stream, GROUP)["pending"] == 1
