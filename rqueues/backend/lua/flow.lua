@@ -36,9 +36,8 @@ end
 local function flow_final(base, key, job, now, has_dependents)
   -- The job of record `key` reached a final state: its unique key is released, and when
   -- it has dependents (nil: look) it is noted for the notifier. True when noted.
-  if flow_unique_live ~= false then
-    flow_release(base, job, redis.call('HGET', key, 'options'))
-  end
+  if flow_unique_live == nil then flow_unique_live = redis.call('EXISTS', base .. ':unique') == 1 end
+  if flow_unique_live then flow_release(base, job, redis.call('HGET', key, 'options')) end
   if has_dependents == nil then has_dependents = redis.call('HEXISTS', key, 'dependents') == 1 end
   if has_dependents then redis.call('ZADD', base .. ':notify', 'NX', now, job) end
   return has_dependents
