@@ -52,3 +52,20 @@ def check_job_id(job_id: object) -> str:
             "no whitespace and no ':'"
         )
     return job_id
+
+
+def check_unique_key(key: object) -> str:
+    """A unique key: 1 to MAX_UNIQUE_KEY_LENGTH printable characters, not blank."""
+    limit = defaults.MAX_UNIQUE_KEY_LENGTH
+    if not isinstance(key, str):
+        raise ConfigurationError(f"unique_key must be a string, got {key!r}")
+    problem = ""
+    if not key.strip():
+        problem = "it is empty or blank"
+    elif len(key) > limit:
+        problem = f"it has {len(key)} characters"
+    elif not key.isprintable():
+        problem = "it contains control characters"
+    if problem:
+        raise ConfigurationError(f"invalid unique_key {key!r}: {problem}; use 1-{limit} printable characters")
+    return key

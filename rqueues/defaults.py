@@ -69,6 +69,10 @@ MAX_RESULT_TTL = 10 * 365 * 86_400
 MAX_JOB_ID_LENGTH = 128
 #: Longest progress message a job's record keeps, in characters (a longer one is cut).
 MAX_PROGRESS_MESSAGE = 200
+#: Longest unique key (JobOptions.unique_key), in characters.
+MAX_UNIQUE_KEY_LENGTH = 256
+#: Most parents one job may depend on (depends_on).
+MAX_PARENTS = 100
 
 #: Largest encoded arguments of one job; checked at enqueue, before anything is written.
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024

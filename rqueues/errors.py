@@ -82,7 +82,12 @@ class RedisOutOfMemory(RqueuesError):
 
 
 class DuplicateJob(RqueuesError, ValueError):
-    """A job with this id already exists."""
+    """A job with this id already exists, or another job holds this unique key
+    (``job_id`` then names it)."""
+
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(message)
 
 
 class QueueBusy(RqueuesError):

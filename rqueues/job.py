@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -9,15 +10,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .backend import lookup
+from .backend import dependencies, lookup
 from .backend.entries import Entry, queue_of
 from .backend.replies import Verdict
 from .backend.store import Store, as_store
 from .codec import decode_call, decode_error, unpack
-from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
+from .errors import DuplicateJob, JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
 
-STATES = ("scheduled", "queued", "running", "succeeded", "failed", "cancelled", "dead")
+STATES = ("scheduled", "deferred", "queued", "running", "succeeded", "failed", "cancelled", "dead")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
 _WAIT_CHUNK = 5.0  # re-read the record at least this often while waiting
 
@@ -91,6 +92,15 @@ class JobRecord:
     raw_errors: tuple[tuple[int, bytes], ...] = ()
     progress: Progress | None = None
     gpus: tuple[str, ...] = ()  # the GPU devices its (last) run was given
+    parents: tuple[tuple[str, str], ...] = ()  # (queue, job id) of each job it depends on
+    dependents: tuple[tuple[str, str], ...] = ()  # (queue, job id) of each job depending on it
+    parent_states: tuple[str | None, ...] = ()  # each parent's final state, once told
+    allow_failure: bool = False
+
+    @property
+    def unique_key(self) -> str | None:
+        key = self.options.get("unique_key")
+        return key if isinstance(key, str) else None
 
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -127,6 +137,10 @@ class JobRecord:
             raw_errors=tuple(history),
             progress=Progress.from_hash(raw),
             gpus=tuple(g for g in (text("gpus") or "").split(",") if g),
+            parents=_refs(raw.get(b"parents")),
+            dependents=_refs(raw.get(b"dependents")),
+            parent_states=tuple(text(f"parent.{i}") for i in range(1, len(_refs(raw.get(b"parents"))) + 1)),
+            allow_failure=b"allow_failure" in raw,
         )
 
     @classmethod
@@ -181,20 +195,31 @@ class JobRecord:
             "reclaims": self.reclaims,
             "progress": self.progress.to_json() if self.progress else None,
             "gpus": list(self.gpus),
+            "reason": self.reason,
+            "unique_key": self.unique_key,
+            "parents": [
+                {"queue": q, "id": j, "state": s}
+                for (q, j), s in zip(self.parents, self.parent_states, strict=False)
+            ],
+            "allow_failure": self.allow_failure,
+            "dependents": [{"queue": q, "id": j} for q, j in self.dependents],
         }
 
 
 class Job:
     """A handle on one job. It holds no state of its own: every read asks Redis."""
 
-    def __init__(self, job_id: str, queue: str, connection: Store) -> None:
+    def __init__(self, job_id: str, queue: str, connection: Store, *, duplicate: bool = False) -> None:
         self.id = job_id
         self.queue = queue
         self.connection = connection
+        #: True when an enqueue returned this job because it holds the unique key asked for
+        #: (the enqueue added nothing).
+        self.duplicate = duplicate
         self._keys = connection.keys.queue(queue)
 
     def __repr__(self) -> str:
-        return f"Job({self.id!r}, queue={self.queue!r})"
+        return f"Job({self.id!r}, queue={self.queue!r}{', duplicate=True' if self.duplicate else ''})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
@@ -260,6 +285,10 @@ class Job:
             reply = self.connection.scripts.cancel(self._keys, self.id)
         if reply.verdict is Verdict.MISSING:
             raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
+        if reply.verdict is Verdict.DONE:
+            # Its dependents hear of it now; the reaper's sweep retries what this misses.
+            with self.connection.guard():
+                dependencies.tell(self.connection, [dependencies.Ref(self.queue, self.id)])
         return reply.verdict is Verdict.DONE
 
     def stop(self) -> bool:
@@ -282,6 +311,11 @@ class Job:
         if reply.verdict is Verdict.MISSING:
             self._check_exists()  # a queued job has no record yet: it is just not in that state
             return False
+        if reply.detail.startswith("unique:"):  # its unique key is held by a newer job
+            holder = reply.detail.partition(":")[2]
+            raise DuplicateJob(
+                f"job {holder!r} holds the unique key of job {self.id!r}: not requeued", holder
+            )
         return reply.verdict is Verdict.DONE
 
     def wait(self, timeout: float | None = None) -> Any:
@@ -317,9 +351,19 @@ def outcome(rec: JobRecord) -> Any:
     if rec.state == "succeeded":
         return rec.result
     if rec.state == "cancelled":
-        raise JobCancelled(f"job {rec.id} was cancelled")
+        raise JobCancelled(f"job {rec.id} was cancelled" + (f": {rec.reason}" if rec.reason else ""))
     err = rec.error or {}
     raise JobFailed(rec.id, err.get("type", ""), err.get("message", ""), err.get("traceback", ""))
+
+
+def _refs(raw: bytes | None) -> tuple[tuple[str, str], ...]:
+    """A record's JSON list of [queue, job id] pairs (parents, dependents)."""
+    if not raw:
+        return ()
+    try:
+        return tuple((str(q), str(j)) for q, j in json.loads(raw))
+    except (ValueError, TypeError):
+        return ()
 
 
 def iso(ts: float | None) -> str | None:

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import defaults
-from .checks import check_int, check_job_id, check_seconds
+from .checks import check_int, check_job_id, check_seconds, check_unique_key
 from .codec import pack, unpack
 from .errors import ConfigurationError
 from .retry import RetryPolicy
 
-_STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on")
+_STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on", "unique_key")
+#: What enqueue does when the job's unique key is held by another job.
+ON_DUPLICATE = ("return", "raise")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,12 @@ class JobOptions:
     """Settings of one job. Unset (None) means: the queue's setting.
 
     ``delay`` runs the job that many seconds after it is enqueued.
+
+    ``unique_key``: at most one queued, scheduled, deferred or running job of the queue
+    holds it; enqueuing another returns the job that holds it (``Job.duplicate`` is True),
+    or with ``on_duplicate="raise"`` raises DuplicateJob. ``depends_on``: Jobs (of any
+    queue) or job ids the job waits for; it runs once all succeeded, and is cancelled
+    when one fails for good, is cancelled or dead-lettered, unless ``allow_failure``.
     """
 
     job_id: str | None = None
@@ -30,10 +38,19 @@ class JobOptions:
     backoff_max: float | None = None
     retry_on: tuple[str, ...] | None = None
     delay: float | None = None
+    unique_key: str | None = None
+    on_duplicate: str = "return"
+    depends_on: tuple[Any, ...] | None = None
+    allow_failure: bool = False
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
             check_job_id(self.job_id)
+        if self.unique_key is not None:
+            check_unique_key(self.unique_key)
+        if self.on_duplicate not in ON_DUPLICATE:
+            raise ConfigurationError(f"on_duplicate must be 'return' or 'raise', got {self.on_duplicate!r}")
+        self._check_parents()
         if self.timeout is not None:
             check_seconds("timeout", self.timeout, defaults.MAX_TIMEOUT, positive=True)
         if self.delay is not None:
@@ -47,8 +64,29 @@ class JobOptions:
         # Validates retries/backoff the same way a queue's policy is validated.
         RetryPolicy().with_overrides(self.stored())
 
+    def _check_parents(self) -> None:
+        parents = self.depends_on
+        if parents is not None:
+            if isinstance(parents, (str, bytes)) or not isinstance(parents, (list, tuple)):
+                raise ConfigurationError(f"depends_on must be a list of jobs or job ids, got {parents!r}")
+            if len(parents) > defaults.MAX_PARENTS:
+                raise ConfigurationError(
+                    f"depends_on names {len(parents)} jobs, more than {defaults.MAX_PARENTS}"
+                )
+            for parent in parents:
+                if not (isinstance(parent, str) and parent) and not hasattr(parent, "queue"):
+                    raise ConfigurationError(f"depends_on takes Jobs or job ids, got {parent!r}")
+            object.__setattr__(self, "depends_on", tuple(parents) or None)
+        if not isinstance(self.allow_failure, bool):
+            raise ConfigurationError(f"allow_failure must be True or False, got {self.allow_failure!r}")
+        if self.allow_failure and not self.depends_on:
+            raise ConfigurationError("allow_failure needs depends_on: it says what a failed parent does")
+        if self.depends_on and self.delay:
+            raise ConfigurationError("a job cannot have both depends_on and a delay")
+
     def stored(self) -> dict[str, Any]:
-        """The settings kept in the job record (id and delay are used at enqueue only)."""
+        """The settings kept in the job record (id, delay, on_duplicate and the dependencies
+        are used at enqueue only; a dependent's record keeps its parents in fields of its own)."""
         data = {k: getattr(self, k) for k in _STORED if getattr(self, k) is not None}
         if "retry_on" in data:
             data["retry_on"] = list(data["retry_on"])

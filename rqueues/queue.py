@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -10,15 +11,23 @@ from typing import Any, NoReturn
 import redis
 
 from .admin import Purged, delete_queue, purge_queue
-from .backend import scripts
+from .backend import dependencies, scripts
 from .backend.clients import redact
 from .backend.counts import read_counts
+from .backend.dependencies import Ref
 from .backend.entries import generated_id, pack_fresh
 from .backend.keys import GROUP, check_queue_name
 from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
-from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared, RedisOutOfMemory
+from .errors import (
+    ConfigurationError,
+    DuplicateJob,
+    JobNotFound,
+    PayloadTooLarge,
+    QueueNotDeclared,
+    RedisOutOfMemory,
+)
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
@@ -30,7 +39,7 @@ ENQUEUE_CHUNK = 5000
 
 NO_OPTIONS = JobOptions()
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
-Row = tuple[str, bytes, int]  # job id or '', entry value, delay ms: see enqueue.lua
+Row = tuple[str, bytes, int, str, str]  # job id or '', entry value, delay ms, unique, parents: enqueue.lua
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,8 @@ class Queue:
         return self.enqueue_many([(fn, args, kwargs)])[0]
 
     def options(self, **options: Any) -> BoundQueue:
-        """``q.options(job_id="x", timeout=60, retries=3).enqueue(fn, ...)``; see JobOptions."""
+        """``q.options(job_id="x", timeout=60, retries=3).enqueue(fn, ...)``; see JobOptions
+        (also ``unique_key=``, ``on_duplicate=``, ``depends_on=``, ``allow_failure=``)."""
         return BoundQueue(self, JobOptions(**options))
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
@@ -133,17 +143,35 @@ class Queue:
         checked whole first (one more round trip), then written in calls of
         ENQUEUE_CHUNK jobs: a writer that creates one of its ids between the check and
         the write gets that call refused while the other calls go through.
+
+        A call whose ``unique_key`` another job holds (or an earlier call of the batch
+        took) adds nothing and returns the holder (``Job.duplicate`` is True); with
+        ``on_duplicate="raise"`` it raises DuplicateJob and nothing of the batch is written.
+        Calls with ``depends_on`` are first registered with their parents (one more
+        round trip), and told the parents already final once written (one more);
+        JobNotFound names a parent that does not exist, before anything is enqueued.
         """
-        rows = [_row(call, self.connection.max_payload_bytes) for call in calls]
-        if not rows:
+        prepared = [_row(call, self.connection.max_payload_bytes) for call in calls]
+        if not prepared:
             return []
+        rows = [row for row, _ in prepared]
         chosen = [row[0] for row in rows if row[0]]
         seen: set[str] = set()
         for job_id in chosen:
             if job_id in seen:
                 raise DuplicateJob(f"the batch names job id {job_id!r} twice")
             seen.add(job_id)
+        _check_unique_batch([opts for _, opts in prepared])
+        links = self._links(prepared)
+        rows = [
+            (*row[:4], _parents_json(opts, [p for p, d in links if d.job_id == row[0]]))
+            if opts.depends_on
+            else row
+            for row, opts in prepared
+        ]
         with self.connection.guard(sending=max(len(row[1]) for row in rows)):
+            if links:
+                self._register(links)
             if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
                 try:
                     entries = self.connection.scripts.enqueue(self.keys, rows)
@@ -151,9 +179,42 @@ class Queue:
                     self._raise(exc)
             else:
                 entries = self._enqueue_chunks(rows, chosen)
-        # A job to run now is known by its queue and entry, unless it was given an id of its own.
-        ids = [row[0] or generated_id(self.name, entry) for row, entry in zip(rows, entries, strict=True)]
-        return [Job(job_id, self.name, self.connection) for job_id in ids]
+            if links:
+                dependencies.settle_new(self.connection, links)
+        jobs = []
+        for row, entry in zip(rows, entries, strict=True):
+            if entry.startswith("!"):  # its unique key is held by that job
+                jobs.append(Job(entry[1:], self.name, self.connection, duplicate=True))
+            else:  # a job to run now is known by its queue and entry, unless it has an id of its own
+                jobs.append(Job(row[0] or generated_id(self.name, entry), self.name, self.connection))
+        return jobs
+
+    def _links(self, prepared: Sequence[tuple[Row, JobOptions]]) -> list[tuple[Ref, Ref]]:
+        """(parent, dependent) for each parent of each call with depends_on."""
+        links = []
+        for row, opts in prepared:
+            for parent in opts.depends_on or ():
+                links.append((self._parent(parent), Ref(self.name, row[0])))
+        return links
+
+    def _parent(self, parent: Any) -> Ref:
+        if isinstance(parent, Job):
+            return Ref(parent.queue, parent.id)
+        if isinstance(parent, str):
+            found = Job.fetch(parent, self.connection)
+            return Ref(found.queue, found.id)
+        raise ConfigurationError(f"depends_on takes Jobs or job ids, got {parent!r}")
+
+    def _register(self, links: Sequence[tuple[Ref, Ref]]) -> None:
+        try:
+            states = dependencies.register(self.connection, links)
+        except redis.ResponseError as exc:
+            self._raise(exc)
+        for (parent, _), state in zip(links, states, strict=True):
+            if state == "missing":
+                raise JobNotFound(
+                    f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, which does not exist"
+                )
 
     def _enqueue_chunks(self, rows: Sequence[Row], chosen: Sequence[str]) -> list[str]:
         """Check the chosen ids of a large batch, then write it in calls of ENQUEUE_CHUNK jobs,
@@ -192,6 +253,11 @@ class Queue:
         if text.startswith("DUPLICATE"):
             job_id = text.partition(" ")[2]
             raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
+        if text.startswith("UNIQUE"):
+            holder, _, key = text.partition(" ")[2].partition(" ")
+            raise DuplicateJob(
+                f"job {holder!r} of queue {self.name!r} holds unique key {key!r}", job_id=holder
+            )
         raise error
 
     # -- state ------------------------------------------------------------
@@ -222,8 +288,9 @@ class BoundQueue:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
 
 
-def _row(call: Sequence[Any], max_payload_bytes: int) -> Row:
-    """The enqueue.lua values of one call: job id ('' to take the entry id), entry value, delay ms."""
+def _row(call: Sequence[Any], max_payload_bytes: int) -> tuple[Row, JobOptions]:
+    """The enqueue.lua values of one call (job id ('' to take the entry id), entry value,
+    delay ms, unique key, parents: filled in once they are found), and its options."""
     if not 3 <= len(call) <= 4:
         raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
     fn, args, kwargs = call[0], call[1], call[2]
@@ -239,9 +306,31 @@ def _row(call: Sequence[Any], max_payload_bytes: int) -> Row:
             "(a path, a URL, a key) to large data instead"
         )
     delay = int(opts.delay * 1000) if opts.delay else 0
-    # A delayed job has a record from the start, so it needs its id before it has an entry.
-    job_id = opts.job_id or (new_job_id() if delay else "")
-    return (job_id, pack_fresh(name, payload, opts.blob(), opts.job_id), delay)
+    # A delayed or deferred job has a record from the start, so it needs its id before it
+    # has an entry.
+    job_id = opts.job_id or (new_job_id() if delay or opts.depends_on else "")
+    mode = "!" if opts.on_duplicate == "raise" else "="  # see enqueue.lua
+    unique = "" if opts.unique_key is None else mode + opts.unique_key
+    return (job_id, pack_fresh(name, payload, opts.blob(), opts.job_id), delay, unique, ""), opts
+
+
+def _parents_json(opts: JobOptions, parents: Sequence[Ref]) -> str:
+    """The parents value of enqueue.lua for a dependent (flow.lua's flow_defer)."""
+    pairs = [[p.queue, p.job_id] for p in parents]
+    return json.dumps({"parents": pairs, "allow_failure": opts.allow_failure})
+
+
+def _check_unique_batch(options: Sequence[JobOptions]) -> None:
+    """A unique key named twice in a batch returns the first call's job for the second,
+    unless one of them asks to raise: then DuplicateJob, before anything is written."""
+    seen: dict[str, JobOptions] = {}
+    for opts in options:
+        if opts.unique_key is None:
+            continue
+        first = seen.get(opts.unique_key)
+        seen.setdefault(opts.unique_key, opts)
+        if first is not None and "raise" in (first.on_duplicate, opts.on_duplicate):
+            raise DuplicateJob(f"the batch names unique key {opts.unique_key!r} twice")
 
 
 def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False) -> list[QueueInfo]:

@@ -93,6 +93,24 @@ class QueueKeys:
         return f"{self.base}:tombstones"
 
     @property
+    def unique(self) -> str:
+        """Hash of the unique keys held: unique key -> the one job (queued, scheduled, deferred
+        or running) that holds it; released when that job reaches a final state."""
+        return f"{self.base}:unique"
+
+    @property
+    def deferred(self) -> str:
+        """Zset of the jobs waiting for their parents (``depends_on``), scored by enqueued_at
+        (ms): not in the stream, so the group's lag counts only runnable jobs."""
+        return f"{self.base}:deferred"
+
+    @property
+    def notify(self) -> str:
+        """Zset of the finished jobs whose dependents are not yet told, scored by when they
+        finished (ms): the notifier removes a job once every dependent heard its outcome."""
+        return f"{self.base}:notify"
+
+    @property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 

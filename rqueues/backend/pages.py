@@ -2,7 +2,8 @@
 
 Every state has an ordered index of its own: running jobs the leases (members are
 delivery entry ids), queued ones the stream after the group's last delivered entry,
-scheduled ones their zset (by due time), succeeded, failed and cancelled ones their
+scheduled ones their zset (by due time), deferred ones (waiting for their parents) their
+zset (by enqueued_at), succeeded, failed and cancelled ones their
 finished index (by finished_at, see finished_index.lua), dead ones the dead-letter
 stream. An ``Index`` reads one of them from a mark (where the previous page ended) in
 at most two pipelined rounds (``look`` where the mark is, then ``read`` a range after
@@ -83,8 +84,9 @@ class ZsetIndex(Index):
 
     def __init__(self, keys: QueueKeys, state: str, mark: Mark = None) -> None:
         super().__init__(keys, state, mark)
-        self.newest_first = state != "scheduled"
-        self.key = keys.scheduled if state == "scheduled" else keys.finished(state)
+        self.newest_first = state not in ("scheduled", "deferred")
+        waiting = {"scheduled": keys.scheduled, "deferred": keys.deferred}
+        self.key = waiting[state] if state in waiting else keys.finished(state)
 
     def valid(self, mark: Mark) -> bool:
         return (
@@ -200,7 +202,7 @@ def index_of(keys: QueueKeys, state: str, mark: Mark = None) -> Index:
         return LeaseIndex(keys, state, mark)
     if state in ("queued", "dead"):
         return StreamIndex(keys, state, mark)
-    if state == "scheduled" or state in FINISHED_STATES:
+    if state in ("scheduled", "deferred") or state in FINISHED_STATES:
         return ZsetIndex(keys, state, mark)
     raise ValueError(f"no index lists state {state!r}")
 

@@ -159,3 +159,31 @@ class PurgeReply:
 def texts(raw: Sequence[Any]) -> list[str]:
     """A reply that is a list of strings (entry ids, job ids)."""
     return [_text(r) for r in raw]
+
+
+@dataclass(frozen=True)
+class Completed:
+    """complete.lua's reply: how many deliveries it completed, and the finished jobs among
+    them that have dependents to tell (rqueues/backend/dependencies.py)."""
+
+    count: int
+    noted: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Any) -> Completed:
+        if isinstance(raw, (list, tuple)):
+            return cls(int(raw[0]), tuple(_text(r) for r in raw[1:]))
+        return cls(int(raw))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """resolve.lua's reply: what became of the dependent, and whether it (cancelled) has
+    dependents of its own to tell."""
+
+    status: str  # 'ignored', 'waiting', 'queued' or 'cancelled'
+    noted: bool
+
+    @classmethod
+    def parse(cls, raw: Sequence[Any]) -> Resolved:
+        return cls(_text(raw[0]), bool(int(raw[1])))

@@ -19,14 +19,24 @@ from .. import defaults
 from ..codec import encode_error
 from .entries import generated_entry, generated_id
 from .keys import FINISHED_STATES, GROUP, QueueKeys
-from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, WatchReply, texts
+from .replies import (
+    ClaimReply,
+    Completed,
+    Dropped,
+    GiveBack,
+    HandleReply,
+    PurgeReply,
+    Resolved,
+    WatchReply,
+    texts,
+)
 
 T = TypeVar("T")
 
 _NAMES = (
     "enqueue", "claim", "complete", "deadletter", "renew", "cancel", "watch",
     "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
-    "drop_queue", "unrun", "progress",
+    "drop_queue", "unrun", "progress", "depend", "resolve",
 )  # fmt: skip
 
 #: The error a stopped job's record keeps (`rqueues stop`), whichever of the worker
@@ -37,7 +47,10 @@ STOPPED = encode_error("Stopped", "stopped on request (rqueues stop)", "")
 PREAMBLE = f"local EVENTS_MAXLEN = {defaults.EVENTS_MAXLEN}\n"
 #: The scripts that store a final outcome, and so add it to a finished index: they also
 #: get index_finished (finished_index.lua) and its constants.
-FINISHING = ("complete", "cancel")
+FINISHING = ("complete", "cancel", "resolve", "purge")
+#: The scripts that admit a job or see one reach a final state: they also get the unique
+#: job and dependency functions (flow.lua).
+FLOWING = ("enqueue", "complete", "cancel", "deadletter", "giveback", "purge", "requeue", "resolve")
 
 
 def _finished_constants() -> str:
@@ -60,6 +73,8 @@ def source(name: str) -> str:
     preamble = PREAMBLE
     if name in FINISHING:
         preamble += _finished_constants() + _text("finished_index")
+    if name in FLOWING:
+        preamble += _text("flow")
     if text.startswith("#!"):
         first, _, rest = text.partition("\n")
         return f"{first}\n{preamble}{rest}"
@@ -265,10 +280,13 @@ class Batch:
 
 
 def enqueue(q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> Call[list[str]]:
-    """jobs: (job id or '' to take the entry id, entry value (entries.pack_fresh), delay ms)
-    per job; the entry ids ('' for a scheduled job)."""
+    """jobs: (job id or '' to take the entry id, entry value (entries.pack_fresh), delay ms,
+    unique key or '', parents JSON or '') per job; the entry ids ('' for a scheduled or
+    deferred job, '!' and the holder's id for a job whose unique key another job holds)."""
     keys = [q.config, q.stream, q.scheduled, q.events, q.ids]
-    return Call("enqueue", keys, [q.job_prefix, *(v for j in jobs for v in j)], texts)
+    # A row of the first 3 values alone is a job with neither a unique key nor parents.
+    args = [q.job_prefix, generated_id(q.name, ""), *(v for j in jobs for v in (*j, "", "")[:5])]
+    return Call("enqueue", keys, args, texts)
 
 
 def claim(
@@ -293,12 +311,21 @@ def claim(
 
 def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED) -> Call[int]:
     """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job;
-    ``stopped`` is the error stored for a job whose record carries a stop request."""
+    ``stopped`` is the error stored for a job whose record carries a stop request. The
+    number completed; see complete_noting for the jobs whose dependents are to be told."""
+    call = complete_noting(q, outcomes, stopped)
+    return Call(call.name, call.keys, call.args, lambda raw: Completed.parse(raw).count)
+
+
+def complete_noting(
+    q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED
+) -> Call[Completed]:
+    """complete, replying also the finished jobs that have dependents to tell."""
     keys = [
         q.stream, q.leases, q.events, q.config, q.scheduled,
         *(q.finished(s) for s in FINISHED_STATES), *(q.job(o[1]) for o in outcomes),
     ]  # fmt: skip
-    return Call("complete", keys, [GROUP, stopped, *(v for o in outcomes for v in o)], int)
+    return Call("complete", keys, [GROUP, stopped, *(v for o in outcomes for v in o)], Completed.parse)
 
 
 def deadletter(q: QueueKeys, entries: Sequence[Sequence[str]]) -> Call[int]:
@@ -361,6 +388,21 @@ def cancel(q: QueueKeys, job_id: str) -> Call[HandleReply]:
     return Call("cancel", keys, args, HandleReply.parse)
 
 
+def depend(q: QueueKeys, job_id: str, dependent_queue: str, dependent_id: str) -> Call[str]:
+    """Register a dependent with its parent ``job_id`` of queue ``q``; the parent's state."""
+    args = [job_id, generated_entry(q.name, job_id) or "", dependent_queue, dependent_id]
+    return Call("depend", [q.job(job_id), q.stream, q.ids], args, lambda raw: texts(raw)[0])
+
+
+def resolve(
+    q: QueueKeys, job_id: str, parent_queue: str, parent_id: str, state: str, reason: str, error: bytes
+) -> Call[Resolved]:
+    """Tell the deferred job ``job_id`` of ``q`` its parent's final ``state``."""
+    keys = [q.job(job_id), q.stream, q.events, q.config, q.finished("cancelled")]
+    args = [job_id, parent_queue, parent_id, state, defaults.RESULT_TTL, reason, error]
+    return Call("resolve", keys, args, Resolved.parse)
+
+
 def beat(workers: str, worker_id: str) -> Call[int]:
     """Stamp a worker's heartbeat in the registry ``workers`` with Redis' clock."""
     return Call("beat", [workers], [worker_id], int)
@@ -377,7 +419,7 @@ def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
     keys = [
         q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids, q.tombstones,
-        *(q.finished(s) for s in FINISHED_STATES),
+        *(q.finished(s) for s in FINISHED_STATES), q.unique, q.deferred, q.notify,
     ]  # fmt: skip
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
 

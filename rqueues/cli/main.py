@@ -15,7 +15,7 @@ from ..backend.store import Store
 from ..errors import RqueuesError
 from ..job import Job
 from ..observe.listing import gpus_text, list_workers, worker_gpus
-from ..options import JobOptions
+from ..options import ON_DUPLICATE, JobOptions
 from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
 from ..routing import parse_tags
@@ -276,6 +276,18 @@ def worker(
     default=None,
     help="Wait up to this many seconds and print the result (or the error, with the exit status of `wait`).",
 )
+@click.option(
+    "--unique-key", default=None, help="At most one waiting or running job of the queue has this key."
+)
+@click.option(
+    "--on-duplicate",
+    type=click.Choice(ON_DUPLICATE),
+    default="return",
+    show_default=True,
+    help="When another job holds the key: print its id, or fail.",
+)
+@click.option("--depends-on", multiple=True, help="Run only after this job succeeded (repeatable).")
+@click.option("--allow-failure", is_flag=True, help="With --depends-on: run whatever the parents' outcome.")
 @with_connection
 def enqueue(
     conn: Store,
@@ -290,6 +302,10 @@ def enqueue(
     retries: int | None,
     backoff: float | None,
     wait: float | None,
+    unique_key: str | None,
+    on_duplicate: str,
+    depends_on: tuple[str, ...],
+    allow_failure: bool,
 ) -> None:
     """Enqueue FUNCTION (module:name) on QUEUE with ARGS; prints the job id.
 
@@ -308,9 +324,15 @@ def enqueue(
         delay=delay,
         retries=retries,
         backoff=backoff,
+        unique_key=unique_key,
+        on_duplicate=on_duplicate,
+        depends_on=depends_on or None,
+        allow_failure=allow_failure,
     )
     job = Queue(queue, conn).enqueue_many([(function, call_args, kwargs, opts)])[0]
     click.echo(job.id)
+    if job.duplicate:
+        click.echo(f"not enqueued: job {job.id} holds unique key {unique_key!r}", err=True)
     if wait is not None:
         wait_and_report(job, wait)
 

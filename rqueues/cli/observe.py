@@ -48,8 +48,9 @@ def jobs(
     """List a page of jobs; --state filters (queued, running, failed, ...).
 
     Running jobs come newest first, queued ones next to run first, scheduled ones
-    soonest due first, finished and dead ones newest first. Without --state:
-    running, queued, scheduled, then every final state. Each page reads the
+    soonest due first, deferred ones (waiting for their parents) first enqueued
+    first, finished and dead ones newest first. Without --state: running,
+    queued, scheduled, deferred, then every final state. Each page reads the
     queues' indexes of those states, never the whole keyspace. When there is
     more, the next page's cursor is printed on stderr (in the JSON with
     --with-cursor): pass it to --cursor with the same --state.

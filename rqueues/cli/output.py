@@ -24,7 +24,7 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool) 
 #: Fields of a job's JSON shown as "name: value" lines, in this order.
 _JOB_FIELDS = (
     "queue", "function", "state", "attempts", "reclaims", "worker", "gpus",
-    "enqueued_at", "started_at", "finished_at", "args", "kwargs",
+    "enqueued_at", "started_at", "finished_at", "reason", "unique_key", "args", "kwargs",
 )  # fmt: skip
 
 
@@ -35,6 +35,13 @@ def job_text(data: dict[str, Any]) -> str:
         value = data.get(key)
         if value not in (None, "", [], {}):
             lines.append(f"{key}: {','.join(value) if key == 'gpus' else _show(value)}")
+    for parent in data.get("parents") or []:
+        told = f" ({parent['state']})" if parent.get("state") else ""
+        lines.append(f"parent: {parent['id']} in {parent['queue']}{told}")
+    if data.get("allow_failure"):
+        lines.append("allow_failure: runs whatever its parents' outcome")
+    if data.get("dependents"):
+        lines.append("dependents: " + ", ".join(f"{d['id']} in {d['queue']}" for d in data["dependents"]))
     if data.get("progress"):
         lines.append(f"progress: {progress_line(data['progress'], data.get('attempts'))}")
     if data.get("state") == "succeeded":

@@ -22,7 +22,9 @@ from .cursor import Cursor
 
 #: ``rqueues jobs`` without --state: running, then queued, then scheduled jobs, then
 #: every final state merged newest first.
-ALL_STATES = (("running",), ("queued",), ("scheduled",), ("succeeded", "failed", "cancelled", "dead"))
+ALL_STATES = (
+    ("running",), ("queued",), ("scheduled",), ("deferred",), ("succeeded", "failed", "cancelled", "dead"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from collections import defaultdict
 import redis
 
 from ..backend import scripts
+from ..backend.dependencies import Ref
 from ..backend.store import Store
+from .dependents import after_complete
 from .execution import Outcome
 from .held import Held
 from .observer import Observer
@@ -105,14 +107,17 @@ class Acker:
         # A job's last progress report goes just before its outcome, while its lease still
         # fences it (best-effort: refused under OOM without holding up the outcomes).
         add_writes(calls, self._conn, self._consumer, (o.claimed for items in done.values() for o in items))
+        completed = []
         for name, items in done.items():
             rows = [
                 (o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl, o.delay_ms)
                 for o in items
             ]
-            calls.add(scripts.complete(self._conn.keys.queue(name), rows))
+            completed.append((name, calls.add(scripts.complete_noting(self._conn.keys.queue(name), rows))))
         calls.execute(raise_first=True)
         self._held.remove(o.claimed for o in batch)
+        dead_jobs = [Ref(o.claimed.queue, o.claimed.job_id) for items in dead.values() for o in items]
+        after_complete(self._conn, completed, dead_jobs)
         try:
             self._observer.stored([o for items in (*done.values(), *dead.values()) for o in items])
         except Exception:  # a log or metrics bug must not make a stored outcome look unstored

@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from ..backend import scripts
+from ..backend import dependencies, scripts
 from ..backend.clients import redact
 from ..backend.entries import NO_JOB_ID, Entry, read_entry, undecodable_reason
 from ..backend.keys import GROUP, QueueKeys
@@ -113,7 +113,15 @@ class Reaper:
             batch.command(lambda p: p.hincrby(stats, "reclaimed", report.requeued))
             batch.command(lambda p: p.hincrby(stats, "dead_lettered", report.dead_lettered))
             batch.execute(raise_first=True)
+            self._sweep_dependents(names, now_ms)
         return report
+
+    def _sweep_dependents(self, names: list[str], now_ms: int) -> None:
+        """Tell the dependents no one told of their parents' outcomes (dependencies.py)."""
+        try:
+            dependencies.sweep(self.conn, names, now_ms)
+        except redis.RedisError as exc:
+            log.warning("could not tell the dependents of finished jobs: %s", exc)
 
     def _reap_queue(
         self,

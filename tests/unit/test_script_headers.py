@@ -17,11 +17,11 @@ from rqueues.backend.scripts import _NAMES, source
 #: Scripts that only renew, release or settle work already taken (or withdraw work).
 ALLOWED = {
     "beat", "renew", "complete", "deadletter", "giveback", "cancel", "stop", "watch",
-    "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue",
+    "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue", "resolve",
 }  # fmt: skip
 #: Scripts that create new work (or write what is only best-effort, progress): nothing of
 #: theirs may run while Redis refuses writes.
-REFUSED = {"claim", "enqueue", "promote", "requeue", "progress"}
+REFUSED = {"claim", "enqueue", "promote", "requeue", "progress", "depend"}
 
 
 def text(name: str) -> str:

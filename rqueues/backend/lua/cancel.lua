@@ -14,6 +14,10 @@
 -- KEYS[8] cancelled finished index (the job enters it: index_finished, finished_index.lua)
 -- ARGV[1] job id, ARGV[2] default result TTL (s), ARGV[3] the entry id a generated job id
 -- names ('' for a chosen id: the ids hash maps it to its entry)
+-- A deferred job (waiting for its parents) leaves the deferred zset and, like a scheduled
+-- one, gets its result TTL here. A cancelled job releases its unique key and, with
+-- dependents, is noted for the notifier (flow_final, flow.lua), which the caller runs.
+-- Derived keys: the queue's unique hash, deferred and notify zsets (flow.lua).
 -- Returns {1} when cancelled, {0, state} when the job is not queued, {-1} when missing.
 -- Under OOM: allowed (flags=allow-oom): it only withdraws work.
 local function ttl_of(value)
@@ -52,11 +56,12 @@ if not state then
   redis.call('HDEL', KEYS[6], ARGV[1])
   redis.call('SADD', KEYS[7], ARGV[1])
   index_finished(KEYS[8], now, ttl_of(redis.call('HGET', KEYS[4], 'result_ttl')) or ttl_of(ARGV[2]), {ARGV[1]})
+  flow_final(flow_base(KEYS[1]), KEYS[1], ARGV[1], now, false)
   return {1}
 end
-if state ~= 'queued' and state ~= 'scheduled' then return {0, state} end
+if state ~= 'queued' and state ~= 'scheduled' and state ~= 'deferred' then return {0, state} end
 local ttl = nil
-if state == 'scheduled' then
+if state ~= 'queued' then
   if v[2] then
     local ok, options = pcall(cmsgpack.unpack, v[2])
     if ok and type(options) == 'table' then ttl = ttl_of(options['result_ttl']) end
@@ -64,12 +69,14 @@ if state == 'scheduled' then
   ttl = ttl or ttl_of(redis.call('HGET', KEYS[4], 'result_ttl')) or ttl_of(ARGV[2])
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
+if state == 'deferred' then redis.call('ZREM', flow_base(KEYS[1]) .. ':deferred', ARGV[1]) end
 if state == 'queued' then
   redis.call('HDEL', KEYS[6], ARGV[1])  -- a watched fresh job's record says 'queued' too
   redis.call('SADD', KEYS[7], ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', now)
 if ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+flow_final(flow_base(KEYS[1]), KEYS[1], ARGV[1], now)
 index_finished(KEYS[8], now, ttl_of(redis.call('HGET', KEYS[4], 'result_ttl')) or ttl_of(ARGV[2]), {ARGV[1]})
 if redis.call('HEXISTS', KEYS[1], 'watched') == 1 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', ARGV[1])

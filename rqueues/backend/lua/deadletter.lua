@@ -6,6 +6,9 @@
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] dead, KEYS[4] events, KEYS[5] config,
 -- KEYS[6..] job hashes
 -- ARGV[1] group; then per job 3 values: entry id, job id, reason
+-- A dead job releases its unique key and, with dependents, is noted for the notifier
+-- (flow_final, flow.lua; the reaper's sweep tells them).
+-- Derived keys: the queue's unique hash and notify zset (flow.lua).
 -- Returns the number of entries dead-lettered.
 -- Under OOM: allowed (flags=allow-oom): it settles work already taken and frees its lease.
 local t = redis.call('TIME')
@@ -25,6 +28,7 @@ for i = 6, #KEYS do
     if redis.call('EXISTS', key) == 1 then
       redis.call('HSET', key, 'state', 'dead', 'finished_at', now, 'reason', reason, 'dead_entry', dead)
       redis.call('PERSIST', key)
+      flow_final(flow_base(KEYS[1]), key, job, now)
       watched = redis.call('HEXISTS', key, 'watched') == 1
     end
     if watched or capped then

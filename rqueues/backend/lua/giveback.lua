@@ -17,6 +17,9 @@
 -- ARGV[1] group, ARGV[2] 1 to count a reclaim, 0 for a hand-back, ARGV[3] max reclaims,
 -- ARGV[4] reason, ARGV[5] the error recorded for the interrupted attempt (msgpack);
 -- then per job 2 values: entry id, job id
+-- A job dead-lettered here releases its unique key and, with dependents, is noted for
+-- the notifier (flow_final, flow.lua); a job given back keeps both.
+-- Derived keys: the queue's unique hash and notify zset (flow.lua).
 -- Returns per job: 'queued', 'dead', 'dropped' (the job was no longer running or
 -- queued), or 'gone' (the delivery was no longer pending, or the job is nowhere: no
 -- record, and no fresh entry to read it from).
@@ -70,6 +73,7 @@ for i = 8, #KEYS do
       local reason = ARGV[4] .. '; reclaimed ' .. reclaims .. ' times (max_reclaims ' .. max .. ')'
       local dead = redis.call('XADD', KEYS[3], '*', 'job', job, 'entry', entry, 'at', now, 'reason', reason)
       redis.call('HSET', key, 'state', 'dead', 'finished_at', now, 'reason', reason, 'dead_entry', dead)
+      flow_final(flow_base(KEYS[1]), key, job, now)
       if redis.call('HEXISTS', key, 'watched') == 1 then
         redis.call('XADD', KEYS[4], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
       end

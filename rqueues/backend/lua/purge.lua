@@ -6,25 +6,40 @@
 -- is moved past the dropped entries with its entries-read counter kept exact, and
 -- only then are they deleted, so XINFO GROUPS lag stays valid (KEDA). Delivered
 -- jobs (running, or pending on a dead worker) are never touched. Call it again
--- while it reports more.
+-- while it reports more. Deferred jobs (waiting for their parents) are dropped with the
+-- scheduled ones. A dropped job releases its unique key; one with dependents keeps its
+-- record, state 'cancelled' (reason 'purged'), and is noted for the notifier, so its
+-- dependents hear of it (flow.lua).
 -- KEYS[1] stream, KEYS[2] scheduled, KEYS[3] events, KEYS[4] ids, KEYS[5] tombstones
 -- ARGV[1] group, ARGV[2] batch size, ARGV[3] job key prefix (rqueues:{q:NAME}:job:),
 -- ARGV[4] the prefix of generated job ids (NAME:)
--- Derived keys: ARGV[3] .. job id, the record of each dropped job (same hash tag).
--- Returns {waiting dropped, scheduled dropped, 1 when more may remain else 0}.
+-- Derived keys: ARGV[3] .. job id, the record of each dropped job (same hash tag); the
+-- queue's unique hash, deferred and notify zsets and cancelled finished index (flow.lua).
+-- Returns {waiting dropped, scheduled and deferred dropped, 1 when more may remain else 0}.
 -- Under OOM: allowed (flags=allow-oom): it only frees memory, which is when an
 -- operator needs it most.
 local batch = tonumber(ARGV[2])
+local base = flow_base(KEYS[1])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 
 local function drop_record(job)
   local key = ARGV[3] .. job
   local state = redis.call('HGET', key, 'state')
   if state == 'cancelled' then redis.call('SREM', KEYS[5], job) end
-  if state == 'queued' or state == 'scheduled' or state == 'cancelled' then
+  if state == 'queued' or state == 'scheduled' or state == 'cancelled' or state == 'deferred' then
     if state ~= 'cancelled' and redis.call('HEXISTS', key, 'watched') == 1 then
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
     end
-    redis.call('DEL', key)
+    if state ~= 'cancelled' and redis.call('HEXISTS', key, 'dependents') == 1 then
+      redis.call('HSET', key, 'state', 'cancelled', 'finished_at', now, 'reason', 'purged')
+      redis.call('EXPIRE', key, RESULT_TTL)
+      flow_final(base, key, job, now, true)
+      index_finished(base .. ':finished:cancelled', now, RESULT_TTL, {job})
+    else
+      if state ~= 'cancelled' then flow_release(base, job, redis.call('HGET', key, 'options')) end
+      redis.call('DEL', key)
+    end
   end
 end
 
@@ -35,11 +50,13 @@ local function job_of(id, fields)
   if fields[1] ~= 'j' then return nil end
   local ok, v = pcall(cmsgpack.unpack, fields[2])
   if not ok or type(v) ~= 'table' then return nil end
+  local job = ARGV[4] .. id
   if type(v[4]) == 'string' then
     redis.call('HDEL', KEYS[4], v[4])
-    return v[4]
+    job = v[4]
   end
-  return ARGV[4] .. id
+  if type(v[3]) == 'string' then flow_release(base, job, v[3]) end
+  return job
 end
 
 local waiting = 0
@@ -78,6 +95,11 @@ for _, job in ipairs(due) do drop_record(job) end
 for i = 1, #due, 1000 do
   redis.call('ZREM', KEYS[2], unpack(due, i, math.min(i + 999, #due)))
 end
+local deferred = redis.call('ZRANGE', base .. ':deferred', 0, batch - 1)
+for _, job in ipairs(deferred) do drop_record(job) end
+for i = 1, #deferred, 1000 do
+  redis.call('ZREM', base .. ':deferred', unpack(deferred, i, math.min(i + 999, #deferred)))
+end
 local more = 0
-if waiting == batch or #due == batch then more = 1 end
-return {waiting, #due, more}
+if waiting == batch or #due == batch or #deferred == batch then more = 1 end
+return {waiting, #due + #deferred, more}
