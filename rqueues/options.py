@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import defaults
@@ -11,6 +12,7 @@ from .checks import check_int, check_job_id, check_seconds
 from .codec import pack, unpack
 from .errors import ConfigurationError
 from .retry import RetryPolicy
+from .when import check_aware, seconds_until
 
 _STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on")
 
@@ -19,7 +21,8 @@ _STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_
 class JobOptions:
     """Settings of one job. Unset (None) means: the queue's setting.
 
-    ``delay`` runs the job that many seconds after it is enqueued.
+    ``delay`` runs the job that many seconds after it is enqueued; ``at`` (an aware
+    datetime) at that instant, at once when it has passed. Not both.
     """
 
     job_id: str | None = None
@@ -30,6 +33,7 @@ class JobOptions:
     backoff_max: float | None = None
     retry_on: tuple[str, ...] | None = None
     delay: float | None = None
+    at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
@@ -38,6 +42,10 @@ class JobOptions:
             check_seconds("timeout", self.timeout, defaults.MAX_TIMEOUT, positive=True)
         if self.delay is not None:
             check_seconds("delay", self.delay, defaults.MAX_DELAY, positive=True)
+        if self.at is not None:
+            check_aware("at", self.at)
+            if self.delay is not None:
+                raise ConfigurationError("give a job either delay or at, not both")
         if self.result_ttl is not None:
             check_int("result_ttl", self.result_ttl, 1, defaults.MAX_RESULT_TTL)
         if self.retry_on is not None:
@@ -53,6 +61,13 @@ class JobOptions:
         if "retry_on" in data:
             data["retry_on"] = list(data["retry_on"])
         return data
+
+    def delay_ms(self, now: float | None = None) -> int:
+        """Milliseconds from enqueue until the job is due (0: run now); ``at`` is counted
+        from ``now`` (default: this machine's clock)."""
+        if self.at is not None:
+            return int(seconds_until(self.at, now) * 1000)
+        return int(self.delay * 1000) if self.delay else 0
 
     def blob(self) -> bytes:
         stored = self.stored()

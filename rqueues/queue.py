@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import redis
@@ -23,6 +24,7 @@ from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
 from .retry import RetryPolicy
+from .when import check_aware, delay_seconds
 
 #: Jobs per script call in enqueue_many (about 50 ms of server time); every call of a
 #: batch goes in one pipeline. A batch of up to this many is written atomically.
@@ -119,6 +121,21 @@ class Queue:
     def enqueue(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``fn(*args, **kwargs)``; ``fn`` is a module-level function or 'module:name'."""
         return self.enqueue_many([(fn, args, kwargs)])[0]
+
+    def enqueue_in(
+        self, delay: float | timedelta, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Job:
+        """Enqueue ``fn(*args, **kwargs)`` to run ``delay`` (seconds or a timedelta) from now.
+
+        It waits in Redis (state ``scheduled``) and is moved to the queue when due by
+        whichever worker notices first; 0 runs it at once."""
+        seconds = delay_seconds(delay)
+        return self.enqueue_many([(fn, args, kwargs, JobOptions(delay=seconds or None))])[0]
+
+    def enqueue_at(self, at: datetime, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``fn(*args, **kwargs)`` to run at ``at``, an aware datetime (a naive one
+        is refused); a time that has passed runs it at once."""
+        return self.enqueue_many([(fn, args, kwargs, JobOptions(at=check_aware("at", at)))])[0]
 
     def options(self, **options: Any) -> BoundQueue:
         """``q.options(job_id="x", timeout=60, retries=3).enqueue(fn, ...)``; see JobOptions."""
@@ -238,7 +255,7 @@ def _row(call: Sequence[Any], max_payload_bytes: int) -> Row:
             f"{max_payload_bytes} bytes (connect(max_payload_bytes=...)); pass a reference "
             "(a path, a URL, a key) to large data instead"
         )
-    delay = int(opts.delay * 1000) if opts.delay else 0
+    delay = opts.delay_ms()
     # A delayed job has a record from the start, so it needs its id before it has an entry.
     job_id = opts.job_id or (new_job_id() if delay else "")
     return (job_id, pack_fresh(name, payload, opts.blob(), opts.job_id), delay)

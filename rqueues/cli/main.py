@@ -19,6 +19,7 @@ from ..options import JobOptions
 from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
 from ..routing import parse_tags
+from ..when import parse_instant
 from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
 from .calls import merge_call, parse_call, read_call
@@ -252,7 +253,15 @@ def worker(
     default=None,
     help="Seconds to keep the result.",
 )
-@click.option("--delay", type=DURATION, default=None, help="Run it after this long: 30, 90s, 5m, 2h.")
+@click.option(
+    "--in", "--delay", "delay", type=DURATION, default=None, help="Run it after this long: 30, 90s, 5m, 2h."
+)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Run it at this ISO 8601 time with its offset (2030-01-01T09:00+01:00, ...Z).",
+)
 @click.option("--retries", type=click.IntRange(min=0), default=None, help="Retries after a failure.")
 @click.option("--backoff", type=click.FloatRange(min=0), default=None, help="First retry delay, seconds.")
 @click.option(
@@ -273,6 +282,7 @@ def enqueue(
     job_timeout: float | None,
     result_ttl: int | None,
     delay: float | None,
+    at: str | None,
     retries: int | None,
     backoff: float | None,
     wait: float | None,
@@ -292,6 +302,7 @@ def enqueue(
         timeout=job_timeout,
         result_ttl=result_ttl,
         delay=delay,
+        at=parse_instant(at) if at is not None else None,
         retries=retries,
         backoff=backoff,
     )

@@ -24,7 +24,7 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool) 
 #: Fields of a job's JSON shown as "name: value" lines, in this order.
 _JOB_FIELDS = (
     "queue", "function", "state", "attempts", "reclaims", "worker",
-    "enqueued_at", "started_at", "finished_at", "args", "kwargs",
+    "enqueued_at", "started_at", "finished_at", "due_at", "args", "kwargs",
 )  # fmt: skip
 
 
