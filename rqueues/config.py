@@ -12,6 +12,7 @@ from typing import TypeVar
 from . import defaults
 from .checks import check_int
 from .errors import ConfigurationError
+from .ratelimit import RateLimit
 from .retry import RetryPolicy
 from .routing import check_patterns
 
@@ -33,6 +34,9 @@ class QueueConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_reclaims: int = DEFAULT_MAX_RECLAIMS
     version: int = 0
+    # Flow control (claim.lua). `paused` is set by pause()/resume(), never by declare.
+    paused: bool = False
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         check_int("concurrency", self.concurrency, 0, defaults.MAX_CONCURRENCY)
@@ -50,6 +54,9 @@ class QueueConfig:
             "backoff_max": self.retry.backoff_max,
             "retry_on": json.dumps(list(self.retry.retry_on)),
             "max_reclaims": self.max_reclaims,
+            # 0: no rate limit (a declare without one must clear an earlier one).
+            "rate_limit": self.rate_limit.count if self.rate_limit else 0,
+            "rate_window": self.rate_limit.window_ms if self.rate_limit else 0,
         }
 
     @classmethod
@@ -74,6 +81,8 @@ class QueueConfig:
                 retry=retry,
                 max_reclaims=fields.get("max_reclaims", int, DEFAULT_MAX_RECLAIMS),
                 version=fields.get("version", int, 0),
+                paused=fields.get("paused", _flag, False),
+                rate_limit=_rate(fields.get("rate_limit", int, 0), fields.get("rate_window", int, 0)),
             ),
         )
 
@@ -105,6 +114,16 @@ class _Fields:
             if str(exc).startswith(f"queue {self.queue!r}"):
                 raise
             raise self._error(str(exc)) from None
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return text == "1"
+
+
+def _rate(count: int, window_ms: int) -> RateLimit | None:
+    return RateLimit(count, window_ms / 1000) if count else None
 
 
 def _names(text: str) -> list[str]:

@@ -23,6 +23,7 @@ from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotD
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
+from .ratelimit import RateLimit, as_rate
 from .retry import RetryPolicy
 from .when import check_aware, delay_seconds
 
@@ -46,6 +47,8 @@ class QueueInfo:
     waiting: int  # entries not yet delivered (group lag)
     pending: int  # delivered, not yet acknowledged
     dead: int
+    paused: bool = False
+    rate_limit: RateLimit | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,8 @@ class QueueInfo:
             "waiting": self.waiting,
             "pending": self.pending,
             "dead": self.dead,
+            "paused": self.paused,
+            "rate_limit": str(self.rate_limit) if self.rate_limit else None,
         }
 
 
@@ -79,11 +84,14 @@ class Queue:
         result_ttl: int = DEFAULT_RESULT_TTL,
         retry: RetryPolicy | None = None,
         max_reclaims: int = DEFAULT_MAX_RECLAIMS,
+        rate_limit: RateLimit | str | None = None,
     ) -> QueueConfig:
         """Create the queue or replace its settings; running workers pick them up at once.
 
         The declaration is the whole configuration: a setting left out takes its
-        default. Lowering the limit lets running jobs finish.
+        default. Lowering the limit lets running jobs finish. ``rate_limit`` (``"100/s"``,
+        ``"30/m"``, ``"1000/h"`` or a RateLimit) caps how many jobs start in any window of
+        that length, over all workers. A pause is kept (see pause()).
         """
         config = QueueConfig(
             self.name,
@@ -92,6 +100,7 @@ class Queue:
             result_ttl=result_ttl,
             retry=retry or RetryPolicy(),
             max_reclaims=max_reclaims,
+            rate_limit=as_rate(rate_limit),
         )
         r = self.connection.redis
         with self.connection.guard():
@@ -104,10 +113,27 @@ class Queue:
             pipe.hset(self.keys.config, mapping=config.to_hash())
             pipe.hincrby(self.keys.config, "version", 1)
             pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
-            version = pipe.execute()[1]
+            pipe.hget(self.keys.config, "paused")
+            replies = pipe.execute()
             # The registry is written last: a worker sees only fully declared queues.
             r.sadd(self.connection.keys.queues, self.name)
-        return dataclasses.replace(config, version=version)
+        return dataclasses.replace(config, version=replies[1], paused=replies[3] == b"1")
+
+    def pause(self) -> None:
+        """Start no job of this queue until resume(): enqueues are accepted, running jobs
+        finish, and a declare keeps the pause."""
+        self._pause(True)
+
+    def resume(self) -> None:
+        """Start this queue's jobs again; blocked workers wake at once."""
+        self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        with self.connection.guard():
+            try:
+                self.connection.scripts.pause(self.keys, paused)
+            except redis.ResponseError as exc:
+                self._raise(exc)
 
     def config(self) -> QueueConfig:
         with self.connection.guard():
@@ -279,5 +305,8 @@ def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False)
     out = []
     for name in [n for n in names if n in configs]:
         c, config = counts[name], configs[name]
-        out.append(QueueInfo(name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead))
+        out.append(QueueInfo(
+            name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead,
+            config.paused, config.rate_limit,
+        ))  # fmt: skip
     return out

@@ -20,7 +20,7 @@ ALLOWED = {
     "unrun", "forget_workers", "drop_consumer", "purge", "drop_queue",
 }  # fmt: skip
 #: Scripts that create new work: nothing of theirs may run while Redis refuses writes.
-REFUSED = {"claim", "enqueue", "promote", "requeue"}
+REFUSED = {"claim", "enqueue", "promote", "requeue", "pause", "cron_tick"}
 
 
 def text(name: str) -> str:
