@@ -19,7 +19,7 @@ def cron() -> None:
     """Periodic jobs: each tick is enqueued once by whichever worker sees it first."""
 
 
-@cron.command("add")
+@cron.command("add", context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("schedule")
 @click.argument("queue")

@@ -80,10 +80,10 @@ class RateWindow:
 
 def state(q: QueueView) -> str:
     """Why a backlog is not shrinking, at a glance."""
+    if q.paused:
+        return "paused"  # nothing starts until `rqueues resume`, backlog or not
     if not q.waiting:
         return "busy" if q.pending else "idle"
-    if q.paused:
-        return "paused"  # nothing starts until `rqueues resume`
     if q.consumers == 0:
         return "no-consumer"
     if q.saturated:
