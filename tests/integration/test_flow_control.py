@@ -176,3 +176,24 @@ def test_cli_pause_resume_and_rate_limit(conn: Connection, cli: Callable[..., Re
     assert bad.exit_code != 0 and "invalid rate limit 'lots'" in bad.output
     missing = cli("pause", "nowhere")
     assert missing.exit_code != 0 and "not declared" in missing.output
+
+
+def test_the_exporter_shows_paused_and_rate_bound(conn: Connection) -> None:
+    from prometheus_client import generate_latest
+
+    from rqueues.observe.exporter import exporter_registry
+
+    Queue("held", conn).declare()
+    Queue("held", conn).pause()
+    rated = Queue("rated", conn)
+    rated.declare(rate_limit="2/h")
+    for _ in range(3):
+        rated.enqueue(tasks.noop)
+    conn.scripts.claim(rated.keys, "probe", 10, 30_000)  # takes the window's 2 permits
+    text = generate_latest(exporter_registry(conn)).decode()
+    assert 'rqueues_queue_paused{queue="held"} 1.0' in text
+    assert 'rqueues_queue_paused{queue="rated"} 0.0' in text
+    assert 'rqueues_queue_rate_bound{queue="rated"} 1.0' in text
+    assert 'rqueues_queue_rate_bound{queue="held"} 0.0' in text
+    assert 'rqueues_queue_rate_limit_per_second{queue="rated"}' in text
+    assert 'rqueues_queue_rate_limit_per_second{queue="held"}' not in text
