@@ -79,7 +79,9 @@ def test_delayed_jobs_run_once_when_due_while_workers_are_killed(
         elif rec.started_at is None or min(r.start for r in mine) * 1000 < (due[job_id] or 0) - 50:
             problems.append(f"{job_id}: started at {mine[0].start} before its due time {due[job_id]}")
     assert not problems, "\n".join(problems[:20])
-    assert sorted(r.attempt for r in runs if r.attempt == 1) == [1] * JOBS  # each first run once
+    for job_id, mine in per_job.items():  # each attempt ran once (a kill may take a run before it logs)
+        attempts = [r.attempt for r in mine]
+        assert len(attempts) == len(set(attempts)), f"{job_id}: attempts {attempts}"
     assert conn.redis.zcard(q.keys.scheduled) == 0
     assert conn.redis.xlen(q.keys.dead) == 0
     left = leaks(conn, ["later"])
