@@ -29,6 +29,8 @@ BOTTLENECK_MAPPINGS = [
             "0": {"text": "no backlog", "color": "green", "index": 0},
             "1": {"text": "worker-bound: add workers", "color": "orange", "index": 1},
             "2": {"text": "limit-bound: the limit is full", "color": "purple", "index": 2},
+            "3": {"text": "rate-bound: the rate limit is used up", "color": "blue", "index": 3},
+            "4": {"text": "paused", "color": "text", "index": 4},
         },
     }
 ]
@@ -272,6 +274,8 @@ def overview() -> dict:
                    targets((f"sum by (queue) (rqueues_queue_dead{{{Q}}})", "{{queue}}")), "none"),
         timeseries("Scheduled", "Jobs waiting for their due time: delays and retries.",
                    targets((f"sum by (queue) (rqueues_queue_scheduled{{{Q}}})", "{{queue}}")), "none"),
+        timeseries("Paused queues", "1 while a queue is paused: it accepts jobs and starts none.",
+                   targets((f"max by (queue) (rqueues_queue_paused{{{Q}}}) > 0", "{{queue}}")), "none"),
     ]  # fmt: skip
     return dashboard(
         "rqueues-overview",
@@ -299,6 +303,13 @@ def queue() -> dict:
              thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}]),
         stat("Consumers", "Live workers consuming this queue.", f"max(rqueues_queue_consumers{{{one}}})", w=3,
              thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}]),
+        stat("Paused", "1 while the queue is paused (`rqueues pause`): it accepts jobs and starts none.",
+             f"max(rqueues_queue_paused{{{one}}})", w=3,
+             mappings=[{"type": "value", "options": {"0": {"text": "running", "index": 0},
+                                                     "1": {"text": "paused", "index": 1}}}],
+             thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}]),
+        stat("Rate limit", "Declared rate limit, jobs per second over all workers; empty when none.",
+             f"max(rqueues_queue_rate_limit_per_second{{{one}}})", "ops", w=3),
         bottleneck(f"max by (queue) (queue:rqueues_bottleneck:state{{{one}}})", h=4),
         timeseries("Backlog and limit",
                    "Waiting growing while in use sits at the limit: limit-bound. Waiting growing while "

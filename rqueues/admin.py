@@ -69,6 +69,7 @@ def delete_queue(store: Store, name: str, *, force: bool = False, drop_running: 
                 "drop_running=True (--drop-running) to delete the queue anyway"
             )
         store.redis.srem(store.keys.queues, name)
+        store.redis.srem(store.keys.cron_queues, name)  # its schedules went with its keys
         return int(reply.detail) + _drop_records(store, keys)
 
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 from . import defaults
 from .checks import check_int
 from .errors import ConfigurationError
+from .ratelimit import RateLimit
 from .retry import RetryPolicy
 from .routing import check_patterns
 
@@ -35,6 +36,9 @@ class QueueConfig:
     version: int = 0
     gpus_per_job: int = 0
     gpu_share: bool = False
+    # Flow control (claim.lua). `paused` is set by pause()/resume(), never by declare.
+    paused: bool = False
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         check_int("concurrency", self.concurrency, 0, defaults.MAX_CONCURRENCY)
@@ -54,6 +58,9 @@ class QueueConfig:
             "max_reclaims": self.max_reclaims,
             "gpus_per_job": self.gpus_per_job,
             "gpu_share": "1" if self.gpu_share else "0",
+            # 0: no rate limit (a declare without one must clear an earlier one).
+            "rate_limit": self.rate_limit.count if self.rate_limit else 0,
+            "rate_window": self.rate_limit.window_ms if self.rate_limit else 0,
         }
 
     @classmethod
@@ -80,6 +87,8 @@ class QueueConfig:
                 version=fields.get("version", int, 0),
                 gpus_per_job=fields.get("gpus_per_job", int, 0),
                 gpu_share=fields.get("gpu_share", _flag, False),
+                paused=fields.get("paused", _flag, False),
+                rate_limit=_rate(fields.get("rate_limit", int, 0), fields.get("rate_window", int, 0)),
             ),
         )
 
@@ -117,6 +126,10 @@ def _flag(text: str) -> bool:
     if text not in ("0", "1"):
         raise ValueError("expected 0 or 1")
     return text == "1"
+
+
+def _rate(count: int, window_ms: int) -> RateLimit | None:
+    return RateLimit(count, window_ms / 1000) if count else None
 
 
 def _names(text: str) -> list[str]:

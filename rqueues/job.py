@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -102,6 +103,8 @@ class JobRecord:
         key = self.options.get("unique_key")
         return key if isinstance(key, str) else None
 
+    due_at: float | None = None  # a scheduled job's due time (its score in the scheduled set)
+
     @classmethod
     def from_hash(cls, queue: str, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
         def text(field: str) -> str | None:
@@ -188,6 +191,7 @@ class JobRecord:
             "enqueued_at": iso(self.enqueued_at),
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
+            "due_at": iso(self.due_at),
             "worker": self.worker,
             "result": _jsonable(self.result) if self.state == "succeeded" else None,
             "error": err,
@@ -252,7 +256,13 @@ class Job:
         with self.connection.guard():
             raw, entry = lookup.find(self.connection.redis, self._keys, self.id)
         if raw:
-            return JobRecord.from_hash(self.queue, self.id, raw)
+            record = JobRecord.from_hash(self.queue, self.id, raw)
+            if record.state == "scheduled":
+                with self.connection.guard():
+                    due = self.connection.redis.zscore(self._keys.scheduled, self.id)
+                if due is not None:
+                    record = dataclasses.replace(record, due_at=due / 1000)
+            return record
         if entry is None:
             raise self._missing()
         return JobRecord.from_entry(self.queue, entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import defaults
@@ -11,6 +12,7 @@ from .checks import check_int, check_job_id, check_seconds, check_unique_key
 from .codec import pack, unpack
 from .errors import ConfigurationError
 from .retry import RetryPolicy
+from .when import check_aware, seconds_until
 
 _STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on", "unique_key")
 #: What enqueue does when the job's unique key is held by another job.
@@ -21,7 +23,8 @@ ON_DUPLICATE = ("return", "raise")
 class JobOptions:
     """Settings of one job. Unset (None) means: the queue's setting.
 
-    ``delay`` runs the job that many seconds after it is enqueued.
+    ``delay`` runs the job that many seconds after it is enqueued; ``at`` (an aware
+    datetime) at that instant, at once when it has passed. Not both.
 
     ``unique_key``: at most one queued, scheduled, deferred or running job of the queue
     holds it; enqueuing another returns the job that holds it (``Job.duplicate`` is True),
@@ -42,6 +45,7 @@ class JobOptions:
     on_duplicate: str = "return"
     depends_on: tuple[Any, ...] | None = None
     allow_failure: bool = False
+    at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
@@ -55,6 +59,10 @@ class JobOptions:
             check_seconds("timeout", self.timeout, defaults.MAX_TIMEOUT, positive=True)
         if self.delay is not None:
             check_seconds("delay", self.delay, defaults.MAX_DELAY, positive=True)
+        if self.at is not None:
+            check_aware("at", self.at)
+            if self.delay is not None:
+                raise ConfigurationError("give a job either delay or at, not both")
         if self.result_ttl is not None:
             check_int("result_ttl", self.result_ttl, 1, defaults.MAX_RESULT_TTL)
         if self.retry_on is not None:
@@ -81,8 +89,8 @@ class JobOptions:
             raise ConfigurationError(f"allow_failure must be True or False, got {self.allow_failure!r}")
         if self.allow_failure and not self.depends_on:
             raise ConfigurationError("allow_failure needs depends_on: it says what a failed parent does")
-        if self.depends_on and self.delay:
-            raise ConfigurationError("a job cannot have both depends_on and a delay")
+        if self.depends_on and (self.delay or self.at is not None):
+            raise ConfigurationError("a job cannot have both depends_on and a delay (or at)")
 
     def stored(self) -> dict[str, Any]:
         """The settings kept in the job record (id, delay, on_duplicate and the dependencies
@@ -91,6 +99,13 @@ class JobOptions:
         if "retry_on" in data:
             data["retry_on"] = list(data["retry_on"])
         return data
+
+    def delay_ms(self, now: float | None = None) -> int:
+        """Milliseconds from enqueue until the job is due (0: run now); ``at`` is counted
+        from ``now`` (default: this machine's clock)."""
+        if self.at is not None:
+            return int(seconds_until(self.at, now) * 1000)
+        return int(self.delay * 1000) if self.delay else 0
 
     def blob(self) -> bytes:
         stored = self.stored()

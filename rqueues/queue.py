@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import redis
@@ -31,7 +32,9 @@ from .errors import (
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
+from .ratelimit import RateLimit, as_rate
 from .retry import RetryPolicy
+from .when import check_aware, delay_seconds
 
 #: Jobs per script call in enqueue_many (about 50 ms of server time); every call of a
 #: batch goes in one pipeline. A batch of up to this many is written atomically.
@@ -53,6 +56,8 @@ class QueueInfo:
     waiting: int  # entries not yet delivered (group lag)
     pending: int  # delivered, not yet acknowledged
     dead: int
+    paused: bool = False
+    rate_limit: RateLimit | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,8 @@ class QueueInfo:
             "waiting": self.waiting,
             "pending": self.pending,
             "dead": self.dead,
+            "paused": self.paused,
+            "rate_limit": str(self.rate_limit) if self.rate_limit else None,
         }
 
 
@@ -86,11 +93,14 @@ class Queue:
         result_ttl: int = DEFAULT_RESULT_TTL,
         retry: RetryPolicy | None = None,
         max_reclaims: int = DEFAULT_MAX_RECLAIMS,
+        rate_limit: RateLimit | str | None = None,
     ) -> QueueConfig:
         """Create the queue or replace its settings; running workers pick them up at once.
 
         The declaration is the whole configuration: a setting left out takes its
-        default. Lowering the limit lets running jobs finish.
+        default. Lowering the limit lets running jobs finish. ``rate_limit`` (``"100/s"``,
+        ``"30/m"``, ``"1000/h"`` or a RateLimit) caps how many jobs start in any window of
+        that length, over all workers. A pause is kept (see pause()).
         """
         config = QueueConfig(
             self.name,
@@ -99,6 +109,7 @@ class Queue:
             result_ttl=result_ttl,
             retry=retry or RetryPolicy(),
             max_reclaims=max_reclaims,
+            rate_limit=as_rate(rate_limit),
         )
         r = self.connection.redis
         with self.connection.guard():
@@ -111,10 +122,27 @@ class Queue:
             pipe.hset(self.keys.config, mapping=config.to_hash())
             pipe.hincrby(self.keys.config, "version", 1)
             pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
-            version = pipe.execute()[1]
+            pipe.hget(self.keys.config, "paused")
+            replies = pipe.execute()
             # The registry is written last: a worker sees only fully declared queues.
             r.sadd(self.connection.keys.queues, self.name)
-        return dataclasses.replace(config, version=version)
+        return dataclasses.replace(config, version=replies[1], paused=replies[3] == b"1")
+
+    def pause(self) -> None:
+        """Start no job of this queue until resume(): enqueues are accepted, running jobs
+        finish, and a declare keeps the pause."""
+        self._pause(True)
+
+    def resume(self) -> None:
+        """Start this queue's jobs again; blocked workers wake at once."""
+        self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        with self.connection.guard():
+            try:
+                self.connection.scripts.pause(self.keys, paused)
+            except redis.ResponseError as exc:
+                self._raise(exc)
 
     def config(self) -> QueueConfig:
         with self.connection.guard():
@@ -128,6 +156,21 @@ class Queue:
     def enqueue(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``fn(*args, **kwargs)``; ``fn`` is a module-level function or 'module:name'."""
         return self.enqueue_many([(fn, args, kwargs)])[0]
+
+    def enqueue_in(
+        self, delay: float | timedelta, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Job:
+        """Enqueue ``fn(*args, **kwargs)`` to run ``delay`` (seconds or a timedelta) from now.
+
+        It waits in Redis (state ``scheduled``) and is moved to the queue when due by
+        whichever worker notices first; 0 runs it at once."""
+        seconds = delay_seconds(delay)
+        return self.enqueue_many([(fn, args, kwargs, JobOptions(delay=seconds or None))])[0]
+
+    def enqueue_at(self, at: datetime, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``fn(*args, **kwargs)`` to run at ``at``, an aware datetime (a naive one
+        is refused); a time that has passed runs it at once."""
+        return self.enqueue_many([(fn, args, kwargs, JobOptions(at=check_aware("at", at)))])[0]
 
     def options(self, **options: Any) -> BoundQueue:
         """``q.options(job_id="x", timeout=60, retries=3).enqueue(fn, ...)``; see JobOptions
@@ -305,7 +348,7 @@ def _row(call: Sequence[Any], max_payload_bytes: int) -> tuple[Row, JobOptions]:
             f"{max_payload_bytes} bytes (connect(max_payload_bytes=...)); pass a reference "
             "(a path, a URL, a key) to large data instead"
         )
-    delay = int(opts.delay * 1000) if opts.delay else 0
+    delay = opts.delay_ms()
     # A delayed or deferred job has a record from the start, so it needs its id before it
     # has an entry.
     job_id = opts.job_id or (new_job_id() if delay or opts.depends_on else "")
@@ -351,5 +394,8 @@ def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False)
     out = []
     for name in [n for n in names if n in configs]:
         c, config = counts[name], configs[name]
-        out.append(QueueInfo(name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead))
+        out.append(QueueInfo(
+            name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead,
+            config.paused, config.rate_limit,
+        ))  # fmt: skip
     return out

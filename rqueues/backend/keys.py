@@ -111,6 +111,22 @@ class QueueKeys:
         return f"{self.base}:notify"
 
     @property
+    def starts(self) -> str:
+        """Zset of the recent starts of a rate-limited queue (member = entry id, score = ms):
+        claim.lua's sliding window, trimmed to the window, so at most the limit long."""
+        return f"{self.base}:starts"
+
+    @property
+    def cron(self) -> str:
+        """Hash of the queue's periodic schedules: name -> msgpack schedule (see cron.py)."""
+        return f"{self.base}:cron"
+
+    @property
+    def cron_ticks(self) -> str:
+        """Hash: schedule name -> the last tick enqueued (ms), which cron_tick.lua advances."""
+        return f"{self.base}:cron_ticks"
+
+    @property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 
@@ -126,6 +142,11 @@ class Keyspace:
 
     def queue(self, name: str) -> QueueKeys:
         return QueueKeys(self.prefix, check_queue_name(name))
+
+    @property
+    def cron_queues(self) -> str:
+        """Set of the queues that have periodic schedules (each in its queue's cron hash)."""
+        return f"{self.prefix}:cron-queues"
 
     @property
     def queues(self) -> str:

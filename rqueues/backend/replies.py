@@ -27,6 +27,8 @@ class ClaimKind(enum.IntEnum):
     CAPPED = 2  # the limit is reached: block on the events stream
     GONE = 3  # the queue is no longer declared
     STALE = 4  # the queue's config changed since the caller read it: re-read, re-route
+    PAUSED = 5  # the queue is paused: block on the events stream (resume wakes it)
+    RATED = 6  # the rate limit is reached: block on the events stream until permit_ms
 
 
 @dataclass(frozen=True)
@@ -78,16 +80,22 @@ class ClaimReply:
     stream_id: str  # block on the stream after this id (EMPTY)
     events_id: str  # block on the events stream after this id (EMPTY, CAPPED)
     deliveries: tuple[Delivery, ...]
+    permit_ms: int | None = None  # RATED: when the rate limit gives its next permit
 
     @classmethod
     def parse(cls, raw: Sequence[Any]) -> ClaimReply:
         kind, now_ms, due_ms, stream_id, events_id, *rest = raw
+        what = ClaimKind(int(kind))
+        if what is ClaimKind.RATED:
+            permit, rest = int(rest[0]), []
+        else:
+            permit = None
         n = _PER_DELIVERY
         deliveries = tuple(Delivery.parse(rest[i : i + n]) for i in range(0, len(rest), n))
         due = int(due_ms)
         return cls(
-            ClaimKind(int(kind)), int(now_ms), due if due >= 0 else None,
-            _text(stream_id), _text(events_id), deliveries,
+            what, int(now_ms), due if due >= 0 else None,
+            _text(stream_id), _text(events_id), deliveries, permit,
         )  # fmt: skip
 
 

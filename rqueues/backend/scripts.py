@@ -36,7 +36,7 @@ T = TypeVar("T")
 _NAMES = (
     "enqueue", "claim", "complete", "deadletter", "renew", "cancel", "watch",
     "giveback", "promote", "requeue", "stop", "beat", "forget_workers", "drop_consumer", "purge",
-    "drop_queue", "unrun", "progress", "depend", "resolve",
+    "drop_queue", "unrun", "progress", "depend", "resolve", "pause", "cron_tick",
 )  # fmt: skip
 
 #: The error a stopped job's record keeps (`rqueues stop`), whichever of the worker
@@ -201,6 +201,18 @@ class Scripts:
         error: bytes,
     ) -> list[GiveBack]:
         return self.run(giveback(q, entries, reclaim, max_reclaims, reason, error))
+
+    def cron_tick(
+        self, q: QueueKeys, name: str, schedule_id: str, tick_ms: int, job_id: str, entry: bytes
+    ) -> int:
+        """Enqueue one tick of a schedule unless it was already (cron_tick.lua); 1 if enqueued."""
+        keys = [q.cron, q.cron_ticks, q.config, q.stream, q.ids]
+        return int(
+            self.run(Call("cron_tick", keys, [name, schedule_id, tick_ms, job_id, entry, q.job_prefix], int))
+        )
+
+    def pause(self, q: QueueKeys, paused: bool) -> int:
+        return self.run(pause(q, paused))
 
     def promote(self, q: QueueKeys, job_ids: Sequence[str]) -> int:
         return self.run(promote(q, job_ids))
@@ -420,8 +432,14 @@ def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     keys = [
         q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids, q.tombstones,
         *(q.finished(s) for s in FINISHED_STATES), q.unique, q.deferred, q.notify,
+        q.starts, q.cron, q.cron_ticks,
     ]  # fmt: skip
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
+
+
+def pause(q: QueueKeys, paused: bool) -> Call[int]:
+    """Set or clear a queue's pause and wake its workers; NOQUEUE when it is not declared."""
+    return Call("pause", [q.config, q.events], [1 if paused else 0], int)
 
 
 def forget_workers(workers: str, cutoff_ms: int, worker_ids: Sequence[str]) -> Call[list[str]]:

@@ -19,9 +19,11 @@ from ..options import ON_DUPLICATE, JobOptions
 from ..queue import Queue, queue_infos
 from ..retry import RetryPolicy
 from ..routing import parse_tags
+from ..when import parse_instant
 from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
 from .calls import merge_call, parse_call, read_call
+from .cron import COMMANDS as CRON_COMMANDS
 from .kit import DURATION, dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
 from .manage import COMMANDS as MANAGE_COMMANDS
@@ -31,7 +33,9 @@ from .recovery import COMMANDS
 from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
 
-QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
+QUEUE_COLUMNS = (
+    "name", "concurrency", "running", "waiting", "pending", "dead", "tags", "rate_limit", "paused",
+)  # fmt: skip
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds", "gpus")
 
 
@@ -90,6 +94,11 @@ def main() -> None:
     show_default=True,
     help="Times a job may be taken back from dead workers before it is dead-lettered.",
 )
+@click.option(
+    "--rate-limit",
+    default=None,
+    help="Most jobs started in any window, over all workers: 100/s, 30/m, 1000/h, 10/30s (default none).",
+)
 @with_connection
 def declare(
     conn: Store,
@@ -102,6 +111,7 @@ def declare(
     backoff_max: float,
     retry_on: tuple[str, ...],
     max_reclaims: int,
+    rate_limit: str | None,
 ) -> None:
     """Create a queue or replace its settings; running workers pick them up at once.
 
@@ -109,10 +119,15 @@ def declare(
     """
     cap = backoff_max if math.isnan(backoff_max) else max(backoff, backoff_max)  # nan: refused by name
     retry = RetryPolicy(retries, backoff, cap, tuple(parse_tags(retry_on)))
-    config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims)
+    config = Queue(name, conn).declare(
+        concurrency, parse_tags(tags), result_ttl, retry, max_reclaims, rate_limit=rate_limit
+    )
     limit = config.concurrency or "unlimited"
+    rate = f", rate limit {config.rate_limit}" if config.rate_limit else ""
+    paused = ", paused" if config.paused else ""
     click.echo(
-        f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'} (version {config.version})"
+        f"declared {name}: concurrency {limit}{rate}, tags {list(config.tags) or 'none'}{paused} "
+        f"(version {config.version})"
     )
 
 
@@ -124,6 +139,8 @@ def queues(conn: Store, as_json: bool) -> None:
     rows = [i.to_json() for i in queue_infos(conn, conn.declared_queues(), skip_malformed=True)]
     for row in rows:
         row["concurrency"] = row["concurrency"] or ("unlimited" if not as_json else 0)
+        if not as_json:
+            row["paused"] = "paused" if row["paused"] else "-"
     emit(rows, QUEUE_COLUMNS, as_json)
 
 
@@ -188,6 +205,7 @@ def workers(conn: Store, as_json: bool, dead_after: float) -> None:
 )
 @dead_after_option
 @click.option("--no-reaper", is_flag=True, help="Do not reap dead workers' jobs from this worker.")
+@click.option("--no-cron", is_flag=True, help="Do not enqueue periodic jobs from this worker.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus /metrics on this port.")
 @click.option("--metrics-addr", default="0.0.0.0", show_default=True, help="Address for --metrics-port.")
 @click.option(
@@ -217,6 +235,7 @@ def worker(
     shutdown_timeout: float,
     dead_after: float,
     no_reaper: bool,
+    no_cron: bool,
     metrics_port: int | None,
     metrics_addr: str,
     job_logs: bool,
@@ -244,6 +263,7 @@ def worker(
         shutdown_timeout=shutdown_timeout,
         dead_after=dead_after,
         reaper=not no_reaper,
+        cron=not no_cron,
         job_logs=JobLog(lines=job_logs, quiet=quiet),
         gpus=gpus,
     )
@@ -266,7 +286,15 @@ def worker(
     default=None,
     help="Seconds to keep the result.",
 )
-@click.option("--delay", type=DURATION, default=None, help="Run it after this long: 30, 90s, 5m, 2h.")
+@click.option(
+    "--in", "--delay", "delay", type=DURATION, default=None, help="Run it after this long: 30, 90s, 5m, 2h."
+)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Run it at this ISO 8601 time with its offset (2030-01-01T09:00+01:00, ...Z).",
+)
 @click.option("--retries", type=click.IntRange(min=0), default=None, help="Retries after a failure.")
 @click.option("--backoff", type=click.FloatRange(min=0), default=None, help="First retry delay, seconds.")
 @click.option(
@@ -299,6 +327,7 @@ def enqueue(
     job_timeout: float | None,
     result_ttl: int | None,
     delay: float | None,
+    at: str | None,
     retries: int | None,
     backoff: float | None,
     wait: float | None,
@@ -322,6 +351,7 @@ def enqueue(
         timeout=job_timeout,
         result_ttl=result_ttl,
         delay=delay,
+        at=parse_instant(at) if at is not None else None,
         retries=retries,
         backoff=backoff,
         unique_key=unique_key,
@@ -411,7 +441,7 @@ def quickstart(
     click.get_current_context().exit(status)
 
 
-for _command in [*COMMANDS, *MANAGE_COMMANDS, *OBSERVE_COMMANDS, *WAIT_COMMANDS]:
+for _command in [*COMMANDS, *MANAGE_COMMANDS, *OBSERVE_COMMANDS, *WAIT_COMMANDS, *CRON_COMMANDS]:
     main.add_command(_command)
 
 

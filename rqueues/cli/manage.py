@@ -1,4 +1,4 @@
-"""CLI commands for a queue's lifecycle: purge its backlog, delete it."""
+"""CLI commands for a queue's lifecycle: purge its backlog, delete it, pause and resume it."""
 
 from __future__ import annotations
 
@@ -54,4 +54,22 @@ def delete(conn: Store, name: str, force: bool, drop_running: bool, yes: bool) -
     click.echo(f"deleted {name}: {removed} key(s) removed")
 
 
-COMMANDS = (purge, delete)
+@click.command()
+@click.argument("name")
+@with_connection
+def pause(conn: Store, name: str) -> None:
+    """Pause queue NAME: it accepts enqueues and starts nothing; running jobs finish."""
+    Queue(name, conn).pause()
+    click.echo(f"paused {name}: no job of it starts until `rqueues resume {name}`")
+
+
+@click.command()
+@click.argument("name")
+@with_connection
+def resume(conn: Store, name: str) -> None:
+    """Resume queue NAME: its workers start its jobs again at once."""
+    Queue(name, conn).resume()
+    click.echo(f"resumed {name}")
+
+
+COMMANDS = (purge, delete, pause, resume)

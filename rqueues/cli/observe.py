@@ -20,6 +20,8 @@ JOB_COLUMNS = (
     "id", "queue", "function", "state", "attempts", "enqueued_at", "started_at", "finished_at", "worker",
     "progress",
 )  # fmt: skip
+#: Scheduled jobs have not started: their due time instead.
+SCHEDULED_COLUMNS = ("id", "queue", "function", "state", "attempts", "enqueued_at", "due_at")
 
 
 @click.command()
@@ -62,7 +64,11 @@ def jobs(
     if with_cursor:
         click.echo(json.dumps({"jobs": rows, "next_cursor": page.next_cursor}, indent=2, default=str))
         return
-    emit(rows if as_json else [job_row(r) for r in page], JOB_COLUMNS, as_json)
+    emit(
+        rows if as_json else [job_row(r) for r in page],
+        SCHEDULED_COLUMNS if state == "scheduled" else JOB_COLUMNS,
+        as_json,
+    )
     if page.next_cursor:
         click.echo(f"next page: --cursor {page.next_cursor}", err=True)
 

@@ -24,7 +24,7 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool) 
 #: Fields of a job's JSON shown as "name: value" lines, in this order.
 _JOB_FIELDS = (
     "queue", "function", "state", "attempts", "reclaims", "worker", "gpus",
-    "enqueued_at", "started_at", "finished_at", "reason", "unique_key", "args", "kwargs",
+    "enqueued_at", "started_at", "finished_at", "due_at", "reason", "unique_key", "args", "kwargs",
 )  # fmt: skip
 
 

@@ -113,6 +113,18 @@ def queue_metrics(snap: Snapshot) -> Iterator[Metric]:
         [q for q in snap.queues if q.rate_limit is not None],
         lambda q: q.rate_limit or 0.0,
     )
+    yield _per_queue(
+        "rqueues_queue_paused",
+        "1 if the queue is paused (`rqueues pause`): enqueues are accepted, nothing starts.",
+        snap.queues,
+        lambda q: 1.0 if q.paused else 0.0,
+    )
+    yield _per_queue(
+        "rqueues_queue_rate_bound",
+        "1 if the queue has a backlog and every permit of its rate limit's current window is used.",
+        snap.queues,
+        lambda q: 1.0 if q.waiting and q.rate_saturated else 0.0,
+    )
     started = CounterMetricFamily("rqueues_queue_started", "Jobs started, all workers.", labels=["queue"])
     finished = CounterMetricFamily(
         "rqueues_queue_finished", "Jobs finished, all workers, by outcome.", labels=["queue", "outcome"]

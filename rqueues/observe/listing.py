@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
@@ -161,6 +162,8 @@ def _records(conn: Store, hits: list[Hit]) -> list[JobRecord]:
     records = []
     for (h, job_id), raw in zip(listed, pipe.execute() if listed else [], strict=True):
         record = JobRecord.from_hash(h.queue, job_id, raw) if raw else None
+        if record is not None and h.state == "scheduled":  # its score is its due time
+            record = dataclasses.replace(record, due_at=float(h.order[0]) / 1000)
         if record is None and h.state == "queued":
             record = _from_entry(h)
         if record is not None and record.state == h.state:

@@ -37,6 +37,7 @@ from ..backend.store import Store
 from ..config import parse_configs
 from ..job import iso
 from ..liveness import DEAD_AFTER, live_workers
+from ..ratelimit import RateLimit
 from .listing import decode_worker_hash, worker_gpus
 from .stats import QueueStats
 
@@ -60,11 +61,19 @@ class QueueView:
     consumers: int  # live workers consuming this queue
     rate_limit: float | None  # jobs per second, when the queue declares one
     stats: QueueStats = field(default_factory=QueueStats)
+    paused: bool = False
+    rate: RateLimit | None = None  # the declared rate limit
+    rate_used: int = 0  # starts within the rate limit's current window (read only with a backlog)
 
     @property
     def saturated(self) -> bool:
         """The concurrency limit is fully in use."""
         return self.concurrency > 0 and self.in_use >= self.concurrency
+
+    @property
+    def rate_saturated(self) -> bool:
+        """Every permit of the rate limit's current window is used."""
+        return self.rate is not None and self.rate_used >= self.rate.count
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +93,9 @@ class QueueView:
             "oldest_waiting_seconds": self.oldest_waiting_seconds,
             "consumers": self.consumers,
             "rate_limit": self.rate_limit,
+            "rate": str(self.rate) if self.rate else None,
+            "rate_used": self.rate_used,
+            "paused": self.paused,
             "started": self.stats.started,
             "finished": dict(self.stats.finished),
         }
@@ -199,6 +211,7 @@ def read_snapshot(
             if view.waiting and last_delivered is not None:
                 firsts[name] = last_delivered
     views = _with_oldest(conn, views, firsts, now_ms)
+    views = _with_rate_used(conn, views, now_ms)
     return Snapshot(
         now_ms / 1000, views, workers, len(beats) - len(live), _reaper(reaper_raw, now_ms),
         refusing_writes=refusing,
@@ -249,8 +262,10 @@ def _queue(
         dead=counts.dead,
         oldest_waiting_seconds=None,
         consumers=consumers.get(name, 0),
-        rate_limit=_float(counts.config.get(b"rate_limit")),
+        rate_limit=config.rate_limit.count / config.rate_limit.window if config.rate_limit else None,
         stats=QueueStats.from_hash(counts.stats),
+        paused=config.paused,
+        rate=config.rate_limit,
     )
     return view, counts.last_delivered
 
@@ -276,6 +291,20 @@ def _with_oldest(
             v = dataclasses.replace(v, oldest_waiting_seconds=ages[v.name])
         out.append(v)
     return out
+
+
+def _with_rate_used(conn: Store, views: list[QueueView], now_ms: int) -> list[QueueView]:
+    """Starts in the current window of each rate-limited queue with a backlog (one round trip,
+    only when there is one): what tells rate-bound from worker-bound."""
+    limited = [v for v in views if v.rate is not None and v.waiting]
+    if not limited:
+        return views
+    pipe = conn.redis.pipeline(transaction=False)
+    for v in limited:
+        assert v.rate is not None
+        pipe.zcount(conn.keys.queue(v.name).starts, f"({now_ms - v.rate.window_ms}", "+inf")
+    used = {v.name: as_int(n) for v, n in zip(limited, pipe.execute(raise_on_error=False), strict=True)}
+    return [dataclasses.replace(v, rate_used=used[v.name]) if v.name in used else v for v in views]
 
 
 def _worker(wid: str, raw: Mapping[bytes, bytes], age: float) -> WorkerView:

@@ -81,12 +81,16 @@ class RateWindow:
 
 def state(q: QueueView) -> str:
     """Why a backlog is not shrinking, at a glance."""
+    if q.paused:
+        return "paused"  # nothing starts until `rqueues resume`, backlog or not
     if not q.waiting:
         return "busy" if q.pending else "idle"
     if q.consumers == 0:
         return "no-consumer"
     if q.saturated:
         return "limit-bound"  # more workers will not help: the limit is the bottleneck
+    if q.rate_saturated:
+        return "rate-bound"  # the rate limit's permits for this window are used: nor here
     return "worker-bound"  # the limit has room: more workers (or slots) would help
 
 
@@ -97,7 +101,7 @@ def queue_rows(snap: Snapshot, rates: Mapping[str, QueueRates]) -> list[dict[str
         rows.append(
             {
                 "queue": q.name,
-                "limit": q.concurrency or "-",
+                "limit": _limit(q),
                 "in_use": q.in_use,
                 "waiting": q.waiting,
                 "sched": q.scheduled,
@@ -111,6 +115,12 @@ def queue_rows(snap: Snapshot, rates: Mapping[str, QueueRates]) -> list[dict[str
             }
         )
     return rows
+
+
+def _limit(q: QueueView) -> str:
+    """The concurrency limit, and the rate limit when there is one: ``2``, ``-``, ``2 100/s``."""
+    cap = str(q.concurrency or "-")
+    return f"{cap} {q.rate}" if q.rate else cap
 
 
 def worker_rows(snap: Snapshot, running: Running) -> list[dict[str, Any]]:

@@ -77,6 +77,7 @@ class Dispatcher:
         self.queues: tuple[str, ...] = ()
         self.configs: Mapping[str, QueueConfig] = {}
         self.due: dict[str, float] = {}  # queue -> clock() time its earliest scheduled job is due
+        self.permits: dict[str, float] = {}  # rate-bound queue -> clock() time of its next permit
         self._rotate = 0
         self._clock_offset_ms = 0.0  # Redis time minus local time, from claim replies
 
@@ -98,6 +99,7 @@ class Dispatcher:
         free = self.slots.free
         result = ClaimRound()
         progressed = False
+        self.permits.clear()  # each claim below says again when its permit is due
         names = self.queues[self._rotate :] + self.queues[: self._rotate]
         self._rotate = (self._rotate + 1) % max(1, len(self.queues))
         for name in names:
@@ -135,6 +137,14 @@ class Dispatcher:
                 self.observer.denied(name)
                 result.waits[keys.events] = reply.events_id
                 result.idle = False
+            elif reply.kind is ClaimKind.RATED and reply.permit_ms is not None:
+                # Block on the events stream (a declare that raises the limit) until the permit.
+                wait = max(0, reply.permit_ms - reply.now_ms) / 1000
+                self.permits[name] = self.clock() + wait
+                result.waits[keys.events] = reply.events_id
+                result.idle = False
+            elif reply.kind is ClaimKind.PAUSED:
+                result.waits[keys.events] = reply.events_id  # resume() adds to it
             # GONE: the queue was removed; the next refresh drops it.
         result.idle = result.idle and not result.claimed
         result.claimed = result.claimed or int(progressed)

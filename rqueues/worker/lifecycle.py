@@ -30,6 +30,7 @@ from ..functions import FunctionRegistry
 from ..liveness import Clock, Health, check_dead_after
 from ..routing import automatic_tags
 from .acker import Acker
+from .cron import run_ticker
 from .dispatch import ClaimRound, Dispatcher
 from .execution import Claimed, Outcome, run_job
 from .executors.thread import ThreadExecutor
@@ -89,6 +90,7 @@ class Worker:
         refresh_seconds: float = defaults.REFRESH_SECONDS,
         shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT,
         reaper: bool = True,
+        cron: bool = True,
         dead_after: float = defaults.DEAD_AFTER,
         observer: Observer | None = None,
         job_logs: JobLog | bool = True,
@@ -128,6 +130,7 @@ class Worker:
             self.observer, self.health, clock, self.pressure, self.link,
         )  # fmt: skip
         self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
+        self.cron = cron  # run the periodic jobs' ticker (every worker may: each tick is enqueued once)
         self.started_at = time.time()
         self._stopping, self._hard, self._reaper_stop = (threading.Event() for _ in range(3))
         self._consumed: set[str] = set()
@@ -165,6 +168,10 @@ class Worker:
                 args=(self.reaper, self._reaper_stop, 1.0, self.health.settled),
                 name="rqueues-reaper",
                 daemon=True,
+            ).start()
+        if self.cron:
+            threading.Thread(
+                target=run_ticker, args=(self.conn, self._reaper_stop), name="rqueues-cron", daemon=True
             ).start()
         log.info(
             "worker %s started: concurrency %d, tags %s, queues %s, GPUs %s",
@@ -289,7 +296,7 @@ class Worker:
             return result
         if result.claimed or not block or self._burst_done(result):
             return result
-        wake = min([self._next_refresh, *self.dispatcher.due.values()])
+        wake = min([self._next_refresh, *self.dispatcher.due.values(), *self.dispatcher.permits.values()])
         timeout = max(0.001, wake - self.clock())
         if result.waits:
             self.dispatcher.block(result.waits, timeout)

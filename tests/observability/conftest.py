@@ -29,12 +29,13 @@ def exposition(redis_server: EmbeddedServer) -> Iterator[dict[str, str]]:
     """
     conn = connect(redis_server.url, prefix="rqueues-exposition")
     Queue("capped", conn).declare(concurrency=1)
-    Queue("plain", conn).declare()
+    Queue("plain", conn).declare(rate_limit="5/s")
     Queue("capped", conn).enqueue_many([("tasks:sleep", (0.02,), {}) for _ in range(4)])
     plain = Queue("plain", conn)
     plain.enqueue_many([("tasks:add", (1, 2), {}) for _ in range(5)] + [("tasks:fail", (), {})])
     plain.options(delay=3600).enqueue("tasks:noop")  # one scheduled job
-    conn.redis.hset(conn.keys.queue("plain").config, "rate_limit", "5")
+    Queue("paused", conn).declare()
+    Queue("paused", conn).pause()
     metrics = WorkerMetrics()
     worker = Worker(
         conn, concurrency=4, imports=["tasks"], observer=metrics, reaper=False, heartbeat_seconds=0.2

@@ -21,7 +21,7 @@ ALLOWED = {
 }  # fmt: skip
 #: Scripts that create new work (or write what is only best-effort, progress): nothing of
 #: theirs may run while Redis refuses writes.
-REFUSED = {"claim", "enqueue", "promote", "requeue", "progress", "depend"}
+REFUSED = {"claim", "enqueue", "promote", "requeue", "progress", "depend", "pause", "cron_tick"}
 
 
 def text(name: str) -> str:

@@ -28,6 +28,11 @@
 -- skip the check), ARGV[6] job key prefix (rqueues:{q:NAME}:job:), ARGV[7] default
 -- result TTL (s), ARGV[8] the prefix of generated job ids (NAME:)
 -- Derived keys: ARGV[6] .. job id, the record of each job taken (same hash tag).
+-- Flow control, checked before anything is read: a queue whose config says paused=1
+-- starts nothing; one with rate_limit N > 0 per rate_window W ms starts at most N jobs in
+-- any W ms, over all workers: a sliding-window log, the zset starts (member = entry id,
+-- score = start time), trimmed here to the last W ms, so it never holds more than N.
+-- Derived keys: starts = KEYS[3] without its 'config' suffix .. 'starts' (same hash tag).
 -- Returns {kind, now, due, stream id, events id, then per delivery 8 values: status,
 -- entry id, job id, function, payload, attempts, options, enqueued at (ms)} where kind is
 --   0  entries claimed (ids ''); status 'run' (started) or 'missing' (no record)
@@ -35,6 +40,9 @@
 --   2  limit reached: block on the events stream after its id (stream id '')
 --   3  the queue is no longer declared
 --   4  the queue's config is newer than ARGV[5]: re-read it (its tags may exclude the caller)
+--   5  paused: block on the events stream after its id (resume adds to it)
+--   6  rate limit reached: block on the events stream after its id until the next permit,
+--      whose time (ms) follows events id
 -- now is the server time (ms); due is when the queue's earliest scheduled job is due (ms), or -1.
 -- Under OOM: refused whole before it runs (no flags): nothing new is claimed or started,
 -- and no running job's expired-looking lease is pruned.
@@ -63,7 +71,8 @@ end
 
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local config = redis.call('HMGET', KEYS[3], 'concurrency', 'version', 'result_ttl')
+local config = redis.call('HMGET', KEYS[3], 'concurrency', 'version', 'result_ttl', 'paused',
+  'rate_limit', 'rate_window')
 if not config[1] then return {3, now, -1, '', ''} end
 if ARGV[5] ~= '' and tonumber(config[2] or '0') > tonumber(ARGV[5]) then
   return {4, now, -1, '', ''}
@@ -71,6 +80,7 @@ end
 local limit = tonumber(config[1])
 local first = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
 local due = first[2] and tonumber(first[2]) or -1
+if config[4] == '1' then return {5, now, due, '', last_id(KEYS[4])} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local want = tonumber(ARGV[3])
 if limit > 0 then
@@ -79,6 +89,18 @@ if limit > 0 then
     return {2, now, due, '', last_id(KEYS[4])}
   end
   if free < want then want = free end
+end
+local rate, window = tonumber(config[5] or '0') or 0, tonumber(config[6] or '0') or 0
+local starts = nil
+if rate > 0 and window > 0 then
+  starts = string.sub(KEYS[3], 1, -7) .. 'starts'
+  redis.call('ZREMRANGEBYSCORE', starts, '-inf', now - window)
+  local permits = rate - redis.call('ZCARD', starts)
+  if permits <= 0 then
+    local oldest = redis.call('ZRANGE', starts, 0, 0, 'WITHSCORES')
+    return {6, now, due, '', last_id(KEYS[4]), tonumber(oldest[2]) + window}
+  end
+  if permits < want then want = permits end
 end
 local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want,
   'STREAMS', KEYS[1], '>')
@@ -164,5 +186,11 @@ for i = 1, #unrun, 500 do  -- slices stay below Lua's unpack limit
 end
 for i = 1, #leases, 1000 do
   redis.call('ZADD', KEYS[2], unpack(leases, i, math.min(i + 999, #leases)))
+end
+if starts and #leases > 0 then  -- each delivery counts against the rate, at this call's time
+  local log = {}
+  for i = 2, #leases, 2 do log[#log + 1] = now; log[#log + 1] = leases[i] end
+  for i = 1, #log, 1000 do redis.call('ZADD', starts, unpack(log, i, math.min(i + 999, #log))) end
+  redis.call('PEXPIRE', starts, window)
 end
 return out
