@@ -24,6 +24,7 @@ from .job import Job, JobRecord
 from .options import JobOptions
 from .queue import Queue, QueueInfo
 from .retry import RetryPolicy
+from .valuetypes import register_type
 from .worker.lifecycle import Worker
 
 __version__ = VERSION
@@ -55,4 +56,5 @@ __all__ = [
     "Worker",
     "connect",
     "current_job",
+    "register_type",
 ]

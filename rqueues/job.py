@@ -6,14 +6,17 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dt_time
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from .backend import lookup
 from .backend.entries import Entry, queue_of
 from .backend.replies import Verdict
 from .backend.store import Store, as_store
-from .codec import decode_call, decode_error, unpack
+from .codec import decode_call, decode_error, decode_result
 from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
 
@@ -100,7 +103,7 @@ class JobRecord:
 
     @property
     def result(self) -> Any:
-        return unpack(self.raw_result) if self.raw_result is not None else None
+        return decode_result(self.raw_result) if self.raw_result is not None else None
 
     @property
     def errors(self) -> list[dict[str, Any]]:
@@ -133,11 +136,17 @@ class JobRecord:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "worker": self.worker,
-            "result": _jsonable(self.result) if self.state == "succeeded" else None,
+            "result": self._result_json() if self.state == "succeeded" else None,
             "error": err,
             "errors": self.errors,
             "reclaims": self.reclaims,
         }
+
+    def _result_json(self) -> Any:
+        try:
+            return _jsonable(self.result)
+        except SerializationError as exc:  # a value type this process has no codec for
+            return f"<{exc}>"
 
 
 class Job:
@@ -279,6 +288,10 @@ def iso(ts: float | None) -> str | None:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, (datetime, date, dt_time)):
+        return value.isoformat()
+    if isinstance(value, (UUID, Decimal, timedelta)):
+        return str(value)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
