@@ -24,6 +24,7 @@ from .job import Job, JobRecord
 from .options import JobOptions
 from .queue import Queue, QueueInfo
 from .retry import RetryPolicy
+from .task import Task, set_default_connection, task
 from .valuetypes import register_type
 from .worker.lifecycle import Worker
 
@@ -51,10 +52,13 @@ __all__ = [
     "RetryPolicy",
     "RqueuesError",
     "SerializationError",
+    "Task",
     "UnknownFunction",
     "WaitTimeout",
     "Worker",
     "connect",
     "current_job",
     "register_type",
+    "set_default_connection",
+    "task",
 ]

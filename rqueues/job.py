@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dt_time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
 from uuid import UUID
 
 from .backend import lookup
@@ -19,6 +19,15 @@ from .backend.store import Store, as_store
 from .codec import decode_call, decode_error, decode_result
 from .errors import JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
+
+if TYPE_CHECKING:  # a bare Job means Job[Any]; typing's own TypeVar takes a default from 3.13
+    from typing_extensions import TypeVar
+
+    R = TypeVar("R", default=Any)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
 
 STATES = ("scheduled", "queued", "running", "succeeded", "failed", "cancelled", "dead")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
@@ -149,8 +158,10 @@ class JobRecord:
             return f"<{exc}>"
 
 
-class Job:
-    """A handle on one job. It holds no state of its own: every read asks Redis."""
+class Job(Generic[R]):
+    """A handle on one job. It holds no state of its own: every read asks Redis.
+
+    ``Job[R]`` is the job of a function returning R (``@task`` gives typed ones)."""
 
     def __init__(self, job_id: str, queue: str, connection: Store) -> None:
         self.id = job_id
@@ -241,7 +252,7 @@ class Job:
             return False
         return reply.verdict is Verdict.DONE
 
-    def wait(self, timeout: float | None = None) -> Any:
+    def wait(self, timeout: float | None = None) -> R:
         """Block until the job finishes; return its result or raise JobFailed.
 
         Blocks in Redis on the queue's events stream: the worker that completes a
@@ -266,7 +277,8 @@ class Job:
                 if reply and reply[0][1]:
                     last = reply[0][1][-1][0]
                 state = self.state
-        return outcome(self.record())
+        result: R = outcome(self.record())
+        return result
 
 
 def outcome(rec: JobRecord) -> Any:
