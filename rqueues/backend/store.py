@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -23,7 +23,9 @@ from . import cluster
 from .clients import client_for, cluster_unavailable, redact
 from .keys import Keyspace
 from .scripts import Scripts
+from .steps import Steps, drive, send_sync
 
+T = TypeVar("T")
 DEFAULT_URL = defaults.DEFAULT_URL
 URL_ENV = defaults.URL_ENV
 SOCKET_TIMEOUT = 30.0
@@ -53,6 +55,11 @@ class Store:
         self.cluster = isinstance(client, RedisCluster)
         self._waiters: dict[threading.Thread, cluster.SlotWaiter] = {}
         self._waiters_lock = threading.Lock()
+
+    def run(self, steps: Steps[T]) -> T:
+        """Run client logic written as steps (steps.py) on this client, guarded."""
+        with self.guard():
+            return drive(steps, lambda step: send_sync(self.redis, self.scripts, step))
 
     def declared_queues(self) -> list[str]:
         """Names of every declared queue, sorted."""
