@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -11,14 +11,14 @@ import redis
 
 from .admin import Purged, delete_queue, purge_queue
 from .backend import scripts
-from .backend.clients import redact
 from .backend.counts import read_counts
 from .backend.entries import generated_id, pack_fresh
-from .backend.keys import GROUP, check_queue_name
+from .backend.keys import GROUP, Keyspace, QueueKeys, check_queue_name
+from .backend.steps import Cmd, Ops, Script, Steps
 from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
-from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared, RedisOutOfMemory
+from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared
 from .functions import function_name
 from .job import Job, new_job_id
 from .options import JobOptions
@@ -83,36 +83,17 @@ class Queue:
         The declaration is the whole configuration: a setting left out takes its
         default. Lowering the limit lets running jobs finish.
         """
-        config = QueueConfig(
-            self.name,
-            concurrency=concurrency,
-            tags=tuple(tags),
-            result_ttl=result_ttl,
-            retry=retry or RetryPolicy(),
-            max_reclaims=max_reclaims,
-        )
-        r = self.connection.redis
-        with self.connection.guard():
-            try:
-                r.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            pipe = r.pipeline(transaction=True)
-            pipe.hset(self.keys.config, mapping=config.to_hash())
-            pipe.hincrby(self.keys.config, "version", 1)
-            pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
-            version = pipe.execute()[1]
-            # The registry is written last: a worker sees only fully declared queues.
-            r.sadd(self.connection.keys.queues, self.name)
-        return dataclasses.replace(config, version=version)
+        settings = {
+            "concurrency": concurrency,
+            "tags": tags,
+            "result_ttl": result_ttl,
+            "retry": retry,
+            "max_reclaims": max_reclaims,
+        }
+        return self.connection.run(declare_steps(self.connection.keys, declared(self.name, settings)))
 
     def config(self) -> QueueConfig:
-        with self.connection.guard():
-            raw = self.connection.redis.hgetall(self.keys.config)
-        if not raw:
-            raise QueueNotDeclared(self.name)
-        return QueueConfig.from_hash(self.name, raw)
+        return self.connection.run(config_steps(self.keys))
 
     # -- enqueue ----------------------------------------------------------
 
@@ -135,64 +116,9 @@ class Queue:
         the write gets that call refused while the other calls go through.
         """
         rows = [_row(call, self.connection.max_payload_bytes) for call in calls]
-        if not rows:
-            return []
-        chosen = [row[0] for row in rows if row[0]]
-        seen: set[str] = set()
-        for job_id in chosen:
-            if job_id in seen:
-                raise DuplicateJob(f"the batch names job id {job_id!r} twice")
-            seen.add(job_id)
-        with self.connection.guard(sending=max(len(row[1]) for row in rows)):
-            if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
-                try:
-                    entries = self.connection.scripts.enqueue(self.keys, rows)
-                except redis.ResponseError as exc:
-                    self._raise(exc)
-            else:
-                entries = self._enqueue_chunks(rows, chosen)
-        # A job to run now is known by its queue and entry, unless it was given an id of its own.
-        ids = [row[0] or generated_id(self.name, entry) for row, entry in zip(rows, entries, strict=True)]
+        sending = max((len(row[1]) for row in rows), default=0)
+        ids = self.connection.run(enqueue_steps(self.keys, rows), sending=sending)
         return [Job(job_id, self.name, self.connection) for job_id in ids]
-
-    def _enqueue_chunks(self, rows: Sequence[Row], chosen: Sequence[str]) -> list[str]:
-        """Check the chosen ids of a large batch, then write it in calls of ENQUEUE_CHUNK jobs,
-        all in one pipeline; the entry ids."""
-        self._check_free(chosen)
-        batch = self.connection.scripts.batch()
-        replies = [
-            batch.add(scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK]))
-            for i in range(0, len(rows), ENQUEUE_CHUNK)
-        ]
-        batch.execute()
-        entries: list[str] = []
-        for reply in replies:
-            if isinstance(reply.error, redis.ResponseError):
-                self._raise(reply.error)
-            entries.extend(reply.get())
-        return entries
-
-    def _check_free(self, ids: Sequence[str]) -> None:
-        """Raise DuplicateJob naming the first of ``ids`` taken by a job (one round trip)."""
-        pipe = self.connection.redis.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hexists(self.keys.ids, job_id)
-            pipe.exists(self.keys.job(job_id))
-        found = pipe.execute()
-        for job_id, queued, recorded in zip(ids, found[0::2], found[1::2], strict=True):
-            if queued or recorded:
-                raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
-
-    def _raise(self, error: redis.ResponseError) -> NoReturn:
-        if isinstance(error, redis.exceptions.OutOfMemoryError):  # enqueue.lua is refused whole
-            raise RedisOutOfMemory(redact(self.connection.url)) from error
-        text = str(error)
-        if text.startswith("NOQUEUE"):
-            raise QueueNotDeclared(self.name) from None
-        if text.startswith("DUPLICATE"):
-            job_id = text.partition(" ")[2]
-            raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
-        raise error
 
     # -- state ------------------------------------------------------------
 
@@ -242,6 +168,101 @@ def _row(call: Sequence[Any], max_payload_bytes: int) -> Row:
     # A delayed job has a record from the start, so it needs its id before it has an entry.
     job_id = opts.job_id or (new_job_id() if delay else "")
     return (job_id, pack_fresh(name, payload, opts.blob(), opts.job_id), delay)
+
+
+# -- the steps of each Queue method, shared with rqueues.aio ---------------------------
+
+
+def declared(name: str, settings: Mapping[str, Any]) -> QueueConfig:
+    """The config that declare(**settings) writes; an unknown setting is named."""
+    fields = {f.name for f in dataclasses.fields(QueueConfig)} - {"name", "version"}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown queue setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
+    values = dict(settings)
+    values["tags"] = tuple(values.get("tags") or ())
+    values["retry"] = values.get("retry") or RetryPolicy()
+    return QueueConfig(name, **values)
+
+
+def declare_steps(keyspace: Keyspace, config: QueueConfig) -> Steps[QueueConfig]:
+    """Create the queue's group and write its settings; the registry is written last, so a
+    worker sees only fully declared queues."""
+    keys = keyspace.queue(config.name)
+    try:
+        yield Ops([Cmd("XGROUP", "CREATE", keys.stream, GROUP, "0", "MKSTREAM")])
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    replies = yield Ops(
+        [
+            Cmd("HSET", keys.config, *(v for kv in config.to_hash().items() for v in kv)),
+            Cmd("HINCRBY", keys.config, "version", 1),
+            Cmd("XADD", keys.events, "MAXLEN", "~", 1000, "*", "config", 1),
+        ],
+        transaction=True,
+    )
+    yield Ops([Cmd("SADD", keyspace.queues, config.name)])
+    return dataclasses.replace(config, version=int(replies[1]))
+
+
+def config_steps(keys: QueueKeys) -> Steps[QueueConfig]:
+    (raw,) = yield Ops([Cmd("HGETALL", keys.config)])
+    if not raw:
+        raise QueueNotDeclared(keys.name)
+    return QueueConfig.from_hash(keys.name, raw)
+
+
+def enqueue_steps(keys: QueueKeys, rows: Sequence[Row]) -> Steps[list[str]]:
+    """Write the rows (see _row) all or nothing; the job ids.
+
+    A batch of up to ENQUEUE_CHUNK rows is one script call. A larger one is checked
+    whole first (one more round trip), then written in calls of ENQUEUE_CHUNK rows in
+    one pipeline: a writer that creates one of its ids between the check and the write
+    gets that call refused while the other calls go through.
+    """
+    if not rows:
+        return []
+    chosen = [row[0] for row in rows if row[0]]
+    seen: set[str] = set()
+    for job_id in chosen:
+        if job_id in seen:
+            raise DuplicateJob(f"the batch names job id {job_id!r} twice")
+        seen.add(job_id)
+    try:
+        if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
+            entries = yield Script(scripts.enqueue(keys, rows))
+        else:
+            yield from _check_free(keys, chosen)
+            chunks = range(0, len(rows), ENQUEUE_CHUNK)
+            replies = yield Ops([scripts.enqueue(keys, rows[i : i + ENQUEUE_CHUNK]) for i in chunks])
+            entries = [entry for reply in replies for entry in reply]
+    except redis.ResponseError as exc:
+        _raise(keys.name, exc)
+    # A job to run now is known by its queue and entry, unless it was given an id of its own.
+    return [row[0] or generated_id(keys.name, entry) for row, entry in zip(rows, entries, strict=True)]
+
+
+def _check_free(keys: QueueKeys, ids: Sequence[str]) -> Steps[None]:
+    """Raise DuplicateJob naming the first of ``ids`` taken by a job (one round trip)."""
+    found = yield Ops([c for i in ids for c in (Cmd("HEXISTS", keys.ids, i), Cmd("EXISTS", keys.job(i)))])
+    for job_id, queued, recorded in zip(ids, found[0::2], found[1::2], strict=True):
+        if queued or recorded:
+            raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {keys.name!r}")
+
+
+def _raise(queue: str, error: redis.ResponseError) -> NoReturn:
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        raise error  # enqueue.lua is refused whole; the connection names the server
+    text = str(error)
+    if text.startswith("NOQUEUE"):
+        raise QueueNotDeclared(queue) from None
+    if text.startswith("DUPLICATE"):
+        job_id = text.partition(" ")[2]
+        raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {queue!r}")
+    raise error
 
 
 def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False) -> list[QueueInfo]:

@@ -33,11 +33,40 @@ class Cmd:
 
 
 @dataclass(frozen=True)
+class Method:
+    """A redis-py command method called by name on a pipeline (``zrange(key, 0, 9,
+    withscores=True)``), for commands whose reply redis-py shapes from its arguments."""
+
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class Recorder:
+    """Stands for a pipeline: each command method called on it becomes a Method, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[Method] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.items.append(Method(name, args, kwargs))
+
+        return record
+
+
+@dataclass(frozen=True)
 class Ops:
     """Commands and script calls in one round trip; the reply is the list of their replies,
     an error answered by Redis standing as an exception in its place (raise_first raises it)."""
 
-    items: Sequence[Cmd | Call[Any]]
+    items: Sequence[Cmd | Method | Call[Any]]
     transaction: bool = False
     raise_first: bool = True
 
@@ -77,6 +106,11 @@ def drive(steps: Steps[T], send: Callable[[Step], Any]) -> T:
             reply, error = None, exc
 
 
+def run_on(client: Any, steps: Steps[T]) -> T:
+    """Run steps that send no script call on a blocking client (no guard: the caller's)."""
+    return drive(steps, lambda step: send_sync(client, None, step))
+
+
 def first_error(replies: Sequence[Any]) -> Exception | None:
     for reply in replies:
         if isinstance(reply, Exception):
@@ -84,7 +118,15 @@ def first_error(replies: Sequence[Any]) -> Exception | None:
     return None
 
 
-def parse_items(items: Sequence[Cmd | Call[Any]], raw: Sequence[Any]) -> list[Any]:
+def queue_item(pipe: Any, item: Cmd | Method) -> None:
+    """Queue a plain command or a method call on a (sync or asyncio) pipeline."""
+    if isinstance(item, Cmd):
+        pipe.execute_command(*item.args)
+    else:
+        getattr(pipe, item.name)(*item.args, **item.kwargs)
+
+
+def parse_items(items: Sequence[Cmd | Method | Call[Any]], raw: Sequence[Any]) -> list[Any]:
     """Replies of an Ops step: script replies parsed, errors kept as values."""
     out: list[Any] = []
     for item, reply in zip(items, raw, strict=True):
@@ -101,12 +143,14 @@ def send_sync(store_client: Any, scripts: Any, step: Step) -> Any:
     if isinstance(step, Block):
         block = max(1, int(step.timeout * 1000))
         return store_client.xread(dict(step.streams), count=step.count, block=block)
+    if not step.items:
+        return []
     pipe = store_client.pipeline(transaction=step.transaction)
     for item in step.items:
         if isinstance(item, Call):
             scripts.send(item.name, item.keys, item.args, client=pipe)
         else:
-            pipe.execute_command(*item.args)
+            queue_item(pipe, item)
     raw = (
         scripts.execute(pipe)
         if any(isinstance(i, Call) for i in step.items)

@@ -56,9 +56,9 @@ class Store:
         self._waiters: dict[threading.Thread, cluster.SlotWaiter] = {}
         self._waiters_lock = threading.Lock()
 
-    def run(self, steps: Steps[T]) -> T:
-        """Run client logic written as steps (steps.py) on this client, guarded."""
-        with self.guard():
+    def run(self, steps: Steps[T], sending: int = 0) -> T:
+        """Run client logic written as steps (steps.py) on this client, guarded (see guard)."""
+        with self.guard(sending):
             return drive(steps, lambda step: send_sync(self.redis, self.scripts, step))
 
     def declared_queues(self) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "rqueues"
 
 #: Lowest first. A module's layer is its subpackage; top-level modules are core or api.
-LAYERS = ("core", "backend", "api", "worker", "observe", "quickstart", "cli")
+LAYERS = ("core", "backend", "api", "worker", "observe", "aio", "quickstart", "cli")
 API = {"queue", "job", "connection", "admin", "task"}
 FACADES = {"rqueues", "rqueues.worker", "rqueues.cli", "rqueues.cli.__main__", "rqueues.worker.executors"}
 
