@@ -13,11 +13,14 @@ nobody declared raises QueueNotDeclared, as with Queue.enqueue.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from . import aio
 from .backend.keys import check_queue_name
 from .connection import Connection, as_connection
 from .errors import ConfigurationError
@@ -32,6 +35,11 @@ C = TypeVar("C")  # what calling the function directly returns
 
 _default: Connection | None = None
 _default_lock = threading.Lock()
+#: The asyncio connection of each event loop (an asyncio client belongs to its loop).
+_aio_given: aio.Connection | None = None
+_aio_opened: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aio.Connection] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _default_connection() -> Connection:
@@ -43,13 +51,30 @@ def _default_connection() -> Connection:
         return _default
 
 
+async def _aio_connection() -> aio.Connection:
+    """The asyncio connection set_default_connection gave, else one per event loop."""
+    if _aio_given is not None:
+        return _aio_given
+    loop = asyncio.get_running_loop()
+    conn = _aio_opened.get(loop)
+    if conn is None:
+        conn = _aio_opened[loop] = await aio.connect()
+    return conn
+
+
 def set_default_connection(connection: Any) -> None:
-    """Where tasks declared with a queue name enqueue: a Connection, a URL, a redis-py
-    client, or None to go back to connect()'s default ($RQUEUES_REDIS_URL, else localhost).
-    Tasks already used keep the connection they were bound to at first use."""
-    global _default
+    """Where tasks declared with a queue name enqueue: a Connection, a URL or a redis-py
+    client for ``fn.enqueue``, an ``rqueues.aio`` Connection for ``await fn.aenqueue``, or
+    None to go back to connect()'s default ($RQUEUES_REDIS_URL, else localhost) for both.
+    Tasks already used keep the blocking connection they were bound to at first use."""
+    global _default, _aio_given
     with _default_lock:
-        _default = None if connection is None else as_connection(connection)
+        if isinstance(connection, aio.Connection):
+            _aio_given = connection
+        elif connection is None:
+            _default, _aio_given = None, None
+        else:
+            _default = as_connection(connection)
 
 
 class Task(Generic[P, C, R]):
@@ -98,6 +123,15 @@ class Task(Generic[P, C, R]):
     def enqueue_in(self, delay: float, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue it to run after ``delay`` seconds."""
         return self.options(delay=delay).enqueue(*args, **kwargs)
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> aio.Job[R]:
+        """``enqueue`` from asyncio code, on the default asyncio connection."""
+        q = aio.Queue(self.queue_name, await _aio_connection())
+        job: aio.Job[R] = (await q.enqueue_many([(self.name, args, kwargs, self.job_options)]))[0]
+        return job
+
+    async def aenqueue_in(self, delay: float, *args: P.args, **kwargs: P.kwargs) -> aio.Job[R]:
+        return await self.options(delay=delay).aenqueue(*args, **kwargs)
 
 
 def task(

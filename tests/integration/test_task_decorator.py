@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from decorated_tasks import flaky, scale, slow_upper, whoami
 
 import rqueues
-from rqueues import ConfigurationError, Connection, Queue, QueueNotDeclared
+from rqueues import ConfigurationError, Connection, Queue, QueueNotDeclared, aio
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +95,32 @@ def test_bad_declarations_name_the_problem(make: Callable[[], Any], problem: str
     with pytest.raises((ConfigurationError, TypeError)) as info:
         make()
     assert problem in str(info.value)
+
+
+def test_aenqueue_from_asyncio_code(
+    bound: Connection, redis_url: str, worker_process: Callable[..., Any]
+) -> None:
+    worker_process("--import", "decorated_tasks", "--queues", "decorated")
+
+    async def main() -> tuple[int, str]:
+        async with aio.connect(redis_url) as rq:
+            rqueues.set_default_connection(rq)
+            sync_job = await scale.aenqueue(5, factor=3)
+            async_job = await slow_upper.aenqueue("xyz")
+            return await sync_job.wait(timeout=30), await async_job.wait(timeout=30)
+
+    assert asyncio.run(main()) == (15, "XYZ")
+
+
+def test_aenqueue_opens_a_connection_per_event_loop(
+    bound: Connection, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RQUEUES_REDIS_URL", redis_url)
+    rqueues.set_default_connection(None)
+
+    async def main() -> str:
+        return (await scale.aenqueue(1)).id
+
+    first, second = asyncio.run(main()), asyncio.run(main())  # two loops: no client shared across them
+    assert first != second
+    assert bound.queue("decorated").info().waiting == 2

@@ -27,6 +27,15 @@ def good() -> None:
     reveal_type(resize.enqueue_in(30, "c.png").wait())  # R: str
 
 
+async def good_async() -> None:
+    reveal_type(await (await resize.aenqueue("a.png")).wait())  # R: str
+    reveal_type(await (await fetch.aenqueue("u")).wait())  # R: bytes
+
+
+async def bad_async() -> None:
+    await resize.aenqueue(3)  # E: wrong positional type
+
+
 def bad() -> None:
     resize.enqueue(200)  # E: wrong positional type
     resize.enqueue("a.png", height=1)  # E: unknown keyword

@@ -42,6 +42,8 @@ def _line(marker: str) -> int:
         ('reveal_type(fetch("u"))', r"typing\.Coroutine\[Any, Any, (builtins\.)?bytes\]"),
         ('resize.options(job_id="x").enqueue("b.png").wait())', "str"),
         ('resize.enqueue_in(30, "c.png").wait())', "str"),
+        ('(await resize.aenqueue("a.png")).wait())', "str"),
+        ('(await fetch.aenqueue("u")).wait())', "bytes"),
     ],
 )
 def test_wait_returns_the_functions_return_type(
@@ -56,6 +58,7 @@ def test_wait_returns_the_functions_return_type(
     ("marker", "error"),
     [
         ("resize.enqueue(200)", 'Argument 1 to "enqueue" of "Task" has incompatible type "int"'),
+        ("resize.aenqueue(3)", 'Argument 1 to "aenqueue" of "Task" has incompatible type "int"'),
         ("height=1)", 'Unexpected keyword argument "height"'),
         ("resize.enqueue()  #", 'Missing positional argument "path"'),
         ('fetch.enqueue("u", "v")', 'Too many arguments for "enqueue" of "Task"'),
@@ -68,7 +71,7 @@ def test_wrong_arguments_are_rejected(report: dict[int, list[str]], marker: str,
 
 
 def test_the_good_calls_have_no_errors(report: dict[int, list[str]]) -> None:
-    start, end = _line("def good()"), _line("def bad()")
+    start, end = _line("def good()"), _line("async def bad_async()")
     errors = [e for n, msgs in report.items() if start <= n < end for e in msgs if e.startswith("error:")]
     assert errors == []
     assert any(e.startswith("error:") for n, msgs in report.items() if n >= end for e in msgs)
