@@ -43,8 +43,8 @@ dashboards: $(STAMP)
 	$(BIN)/python grafana/generate.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check rqueues tests bench grafana
-	$(BIN)/ruff format --check rqueues tests bench grafana
+	$(BIN)/ruff check rqueues tests bench grafana examples
+	$(BIN)/ruff format --check rqueues tests bench grafana examples
 	$(BIN)/mypy
 
 ## Build the wheel and sdist, check them as an index would, install the wheel into a fresh
