@@ -19,8 +19,8 @@ from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
 from .errors import ConfigurationError, DuplicateJob, PayloadTooLarge, QueueNotDeclared
-from .functions import function_name
 from .job import Job, new_job_id
+from .middleware import EnqueueCall, run_after_enqueue, run_before_enqueue
 from .options import JobOptions
 from .retry import RetryPolicy
 
@@ -28,7 +28,6 @@ from .retry import RetryPolicy
 #: batch goes in one pipeline. A batch of up to this many is written atomically.
 ENQUEUE_CHUNK = 5000
 
-NO_OPTIONS = JobOptions()
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
 Row = tuple[str, bytes, int]  # job id or '', entry value, delay ms: see enqueue.lua
 
@@ -115,10 +114,13 @@ class Queue:
         ENQUEUE_CHUNK jobs: a writer that creates one of its ids between the check and
         the write gets that call refused while the other calls go through.
         """
-        rows = [_row(call, self.connection.max_payload_bytes) for call in calls]
+        enqueues = run_before_enqueue(self.name, calls)  # middleware may set options and meta
+        rows = [_row(call, self.connection.max_payload_bytes) for call in enqueues]
         sending = max((len(row[1]) for row in rows), default=0)
         ids = self.connection.run(enqueue_steps(self.keys, rows), sending=sending)
-        return [Job(job_id, self.name, self.connection) for job_id in ids]
+        jobs = [Job(job_id, self.name, self.connection) for job_id in ids]
+        run_after_enqueue(enqueues, jobs)
+        return jobs
 
     # -- state ------------------------------------------------------------
 
@@ -148,16 +150,10 @@ class BoundQueue:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
 
 
-def _row(call: Sequence[Any], max_payload_bytes: int) -> Row:
+def _row(call: EnqueueCall, max_payload_bytes: int) -> Row:
     """The enqueue.lua values of one call: job id ('' to take the entry id), entry value, delay ms."""
-    if not 3 <= len(call) <= 4:
-        raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
-    fn, args, kwargs = call[0], call[1], call[2]
-    opts = call[3] if len(call) == 4 else NO_OPTIONS
-    if not isinstance(opts, JobOptions):
-        raise ConfigurationError(f"expected JobOptions as the 4th item, got {opts!r}")
-    name = function_name(fn)
-    payload = encode_call(tuple(args), dict(kwargs))
+    name, opts = call.function, call.options
+    payload = encode_call(call.args, call.kwargs, call.meta)
     if len(payload) > max_payload_bytes:
         raise PayloadTooLarge(
             f"the arguments of {name} encode to {len(payload)} bytes, more than the limit of "

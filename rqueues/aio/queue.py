@@ -8,6 +8,7 @@ from typing import Any
 
 from ..backend.keys import check_queue_name
 from ..config import QueueConfig
+from ..middleware import run_after_enqueue, run_before_enqueue
 from ..options import JobOptions
 from ..queue import Call, _row, config_steps, declare_steps, declared, enqueue_steps
 from .job import Job
@@ -53,9 +54,12 @@ class Queue:
 
     async def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
         """Enqueue many calls in one round trip, all or nothing, as Queue.enqueue_many does."""
-        rows = [_row(call, self.connection.max_payload_bytes) for call in calls]
+        enqueues = run_before_enqueue(self.name, calls)  # the same middleware as the blocking client
+        rows = [_row(call, self.connection.max_payload_bytes) for call in enqueues]
         ids = await self.connection.run(enqueue_steps(self.keys, rows))
-        return [Job(job_id, self.name, self.connection) for job_id in ids]
+        jobs = [Job(job_id, self.name, self.connection) for job_id in ids]
+        run_after_enqueue(enqueues, jobs)
+        return jobs
 
     def job(self, job_id: str) -> Job:
         return Job(job_id, self.name, self.connection)
