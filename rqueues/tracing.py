@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import context, propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+try:
+    from opentelemetry import context, propagate, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+except ImportError as exc:  # the extra is not installed
+    raise ImportError(f"rqueues.tracing needs OpenTelemetry: pip install 'rqueues[otel]' ({exc})") from exc
 
 from .defaults import VERSION
 from .middleware import EnqueueCall, Middleware, RunContext, RunOutcome
