@@ -270,4 +270,4 @@ def _parse(queue: str, call: Sequence[Any]) -> EnqueueCall:
     opts = call[3] if len(call) == 4 else NO_OPTIONS
     if not isinstance(opts, JobOptions):
         raise ConfigurationError(f"expected JobOptions as the 4th item, got {opts!r}")
-    return EnqueueCall(queue, function_name(call[0]), tuple(call[1]), dict(call[2]), opts)
+    return EnqueueCall(queue, function_name(call[0]), tuple(call[1]), dict(call[2]), opts, {})
