@@ -3,6 +3,7 @@ that install middleware by --import, by --middleware and by $RQUEUES_MIDDLEWARE 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import hook_tasks
 import pytest
 from hook_tasks import Recorder, recorded
 
-from rqueues import Connection, JobFailed, Middleware, Queue, RetryPolicy, RunContext, Worker
+from rqueues import Connection, JobFailed, Middleware, Queue, RetryPolicy, RunContext, Worker, aio
 from rqueues import middleware as registry
 from rqueues.middleware import ENV, add_middleware, remove_middleware
 
@@ -139,6 +140,24 @@ def test_before_enqueue_that_raises_writes_nothing(conn: Connection) -> None:
     with pytest.raises(PermissionError, match="takes no jobs"):
         closed.enqueue_many([(hook_tasks.double, (1,), {}), (hook_tasks.double, (2,), {})])
     assert conn.redis.xlen(conn.keys.queue("closed").stream) == 0
+
+
+def test_the_asyncio_client_runs_the_same_enqueue_hooks(
+    conn: Connection, q: Queue, redis_url: str, recorder: Recorder, quick_worker: Callable[..., Worker]
+) -> None:
+    async def enqueue() -> str:
+        async with aio.connect(redis_url) as rq:
+            [job] = await rq.queue("default").enqueue_many([(hook_tasks.double, (6,), {})])
+            return job.id
+
+    job_id = asyncio.run(enqueue())
+    quick_worker(imports=["hook_tasks"])
+    assert q.job(job_id).wait(timeout=30) == 12
+    assert hooks(redis_url)[:3] == [
+        ["before_enqueue", "default", "hook_tasks:double"],
+        ["after_enqueue", job_id],
+        ["before_run", job_id, 1, {"recorded": "yes"}, job_id],
+    ]
 
 
 # -- worker processes ------------------------------------------------------------------
