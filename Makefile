@@ -11,7 +11,7 @@ PKG_VENV ?= build/package-venv
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,embedded]'
+	$(BIN)/pip install -q -e '.[dev,embedded,otel]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,8 +43,8 @@ dashboards: $(STAMP)
 	$(BIN)/python grafana/generate.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check rqueues tests bench grafana
-	$(BIN)/ruff format --check rqueues tests bench grafana
+	$(BIN)/ruff check rqueues tests bench grafana examples
+	$(BIN)/ruff format --check rqueues tests bench grafana examples
 	$(BIN)/mypy
 
 ## Build the wheel and sdist, check them as an index would, install the wheel into a fresh

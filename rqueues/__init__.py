@@ -21,9 +21,12 @@ from .errors import (
     WaitTimeout,
 )
 from .job import Job, JobRecord
+from .middleware import EnqueueCall, Middleware, RunContext, RunOutcome, add_middleware, remove_middleware
 from .options import JobOptions
 from .queue import Queue, QueueInfo
 from .retry import RetryPolicy
+from .task import Task, set_default_connection, task
+from .valuetypes import register_type
 from .worker.lifecycle import Worker
 
 __version__ = VERSION
@@ -32,6 +35,7 @@ __all__ = [
     "ConfigurationError",
     "Connection",
     "DuplicateJob",
+    "EnqueueCall",
     "Job",
     "JobCancelled",
     "JobContext",
@@ -40,6 +44,7 @@ __all__ = [
     "JobOptions",
     "JobRecord",
     "JobTimeout",
+    "Middleware",
     "PayloadTooLarge",
     "Queue",
     "QueueConfig",
@@ -49,10 +54,18 @@ __all__ = [
     "RedisUnavailable",
     "RetryPolicy",
     "RqueuesError",
+    "RunContext",
+    "RunOutcome",
     "SerializationError",
+    "Task",
     "UnknownFunction",
     "WaitTimeout",
     "Worker",
+    "add_middleware",
     "connect",
     "current_job",
+    "register_type",
+    "remove_middleware",
+    "set_default_connection",
+    "task",
 ]

@@ -79,5 +79,10 @@ MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 #: Largest encoded result of one job; a larger one fails the job at completion.
 MAX_RESULT_BYTES = 4 * 1024 * 1024
 
+#: Most items of the metadata middleware puts in a job's envelope, and their largest
+#: total size (UTF-8 bytes of keys and values): room for trace context, not for data.
+MAX_META_ITEMS = 32
+MAX_META_BYTES = 4096
+
 #: A job no worker could import is given back at most this many times, then failed.
 MAX_REFUSALS = 10

@@ -80,6 +80,7 @@ class FunctionRegistry:
                 raise UnknownFunction(f"module {module_name!r} has no function {qualname!r}")
         if not callable(target):
             raise UnknownFunction(f"{name!r} is not callable")
-        fn = cast("Callable[..., Any]", target)
+        # A @task runs as its function: an async def must stay a coroutine function here.
+        fn = cast("Callable[..., Any]", getattr(target, "_rqueues_fn", target))
         self._cache[name] = fn
         return fn

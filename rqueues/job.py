@@ -6,18 +6,32 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dt_time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic
+from uuid import UUID
 
-from .backend import dependencies, lookup
+from .backend import dependencies, lookup, scripts
 from .backend.entries import Entry, queue_of
-from .backend.replies import Verdict
+from .backend.keys import Keyspace, QueueKeys
+from .backend.replies import HandleReply, Verdict
+from .backend.steps import Block, Cmd, Ops, Script, Steps
 from .backend.store import Store, as_store
-from .codec import decode_call, decode_error, unpack
+from .codec import decode_call, decode_error, decode_result
 from .errors import DuplicateJob, JobCancelled, JobFailed, JobNotFound, SerializationError, WaitTimeout
 from .options import decode_options
+
+if TYPE_CHECKING:  # a bare Job means Job[Any]; typing's own TypeVar takes a default from 3.13
+    from typing_extensions import TypeVar
+
+    R = TypeVar("R", default=Any)
+else:
+    from typing import TypeVar
+
+    R = TypeVar("R")
 
 STATES = ("scheduled", "deferred", "queued", "running", "succeeded", "failed", "cancelled", "dead")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "dead"})
@@ -159,7 +173,7 @@ class JobRecord:
 
     @property
     def result(self) -> Any:
-        return unpack(self.raw_result) if self.raw_result is not None else None
+        return decode_result(self.raw_result) if self.raw_result is not None else None
 
     @property
     def errors(self) -> list[dict[str, Any]]:
@@ -193,7 +207,7 @@ class JobRecord:
             "finished_at": iso(self.finished_at),
             "due_at": iso(self.due_at),
             "worker": self.worker,
-            "result": _jsonable(self.result) if self.state == "succeeded" else None,
+            "result": self._result_json() if self.state == "succeeded" else None,
             "error": err,
             "errors": self.errors,
             "reclaims": self.reclaims,
@@ -209,9 +223,18 @@ class JobRecord:
             "dependents": [{"queue": q, "id": j} for q, j in self.dependents],
         }
 
+    def _result_json(self) -> Any:
+        try:
+            return _jsonable(self.result)
+        except SerializationError as exc:  # a value type this process has no codec for
+            return f"<{exc}>"
 
-class Job:
-    """A handle on one job. It holds no state of its own: every read asks Redis."""
+
+class Job(Generic[R]):
+    """A handle on one job. It holds no state of its own: every read asks Redis.
+
+    ``Job[R]`` is the job of a function returning R (``@task`` gives typed ones).
+    Each method runs the steps below, which the asyncio client's Job runs too."""
 
     def __init__(self, job_id: str, queue: str, connection: Store, *, duplicate: bool = False) -> None:
         self.id = job_id
@@ -235,45 +258,15 @@ class Job:
     def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> Job:
         """Find a job by id, in ``queue`` or else in any declared queue."""
         conn = as_store(connection)
-        named = queue_of(job_id)  # a generated id says where its job is
-        names = [queue] if queue else [named] if named else conn.declared_queues()
-        with conn.guard():
-            found = lookup.exists(conn.redis, [conn.keys.queue(n) for n in names], job_id)
-        if True not in found:
-            raise JobNotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
-        return cls(job_id, names[found.index(True)], conn)
-
-    def _missing(self) -> JobNotFound:
-        return JobNotFound(f"no job {self.id!r} in queue {self.queue!r} (never created, or expired)")
-
-    def _check_exists(self) -> None:
-        with self.connection.guard():
-            if lookup.state(self.connection.redis, self._keys, self.id) is None:
-                raise self._missing()
+        return cls(job_id, conn.run(fetch_steps(conn.keys, job_id, queue)), conn)
 
     def record(self) -> JobRecord:
         """The job's record; a job that waits in its stream entry alone reads from the entry."""
-        with self.connection.guard():
-            raw, entry = lookup.find(self.connection.redis, self._keys, self.id)
-        if raw:
-            record = JobRecord.from_hash(self.queue, self.id, raw)
-            if record.state == "scheduled":
-                with self.connection.guard():
-                    due = self.connection.redis.zscore(self._keys.scheduled, self.id)
-                if due is not None:
-                    record = dataclasses.replace(record, due_at=due / 1000)
-            return record
-        if entry is None:
-            raise self._missing()
-        return JobRecord.from_entry(self.queue, entry)
+        return self.connection.run(record_steps(self._keys, self.id))
 
     @property
     def state(self) -> str:
-        with self.connection.guard():
-            state = lookup.state(self.connection.redis, self._keys, self.id)
-        if state is None:
-            raise self._missing()
-        return state
+        return self.connection.run(state_steps(self._keys, self.id))
 
     @property
     def progress(self) -> Progress | None:
@@ -291,15 +284,7 @@ class Job:
 
     def cancel(self) -> bool:
         """Cancel a queued job; False when it already started or finished."""
-        with self.connection.guard():
-            reply = self.connection.scripts.cancel(self._keys, self.id)
-        if reply.verdict is Verdict.MISSING:
-            raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
-        if reply.verdict is Verdict.DONE:
-            # Its dependents hear of it now; the reaper's sweep retries what this misses.
-            with self.connection.guard():
-                dependencies.tell(self.connection, [dependencies.Ref(self.queue, self.id)])
-        return reply.verdict is Verdict.DONE
+        return self.connection.run(cancel_steps(self.connection.keys, self._keys, self.id))
 
     def stop(self) -> bool:
         """Ask the worker running this job to stop it; False when it is not running.
@@ -307,28 +292,13 @@ class Job:
         The worker's heartbeat passes the request on within about a second: the job
         sees ``current_job().cancelled`` and its record says 'cancelled' once it returns.
         """
-        with self.connection.guard():
-            reply = self.connection.scripts.stop(self._keys, self.id)
-        if reply.verdict is Verdict.MISSING:
-            self._check_exists()  # a queued job has no record yet: it is just not in that state
-            return False
-        return reply.verdict is Verdict.DONE
+        return self.connection.run(handle_steps(scripts.stop(self._keys, self.id), self._keys, self.id))
 
     def requeue(self) -> bool:
         """Put a dead-lettered or failed job back on its queue (same id, history kept)."""
-        with self.connection.guard():
-            reply = self.connection.scripts.requeue(self._keys, self.id)
-        if reply.verdict is Verdict.MISSING:
-            self._check_exists()  # a queued job has no record yet: it is just not in that state
-            return False
-        if reply.detail.startswith("unique:"):  # its unique key is held by a newer job
-            holder = reply.detail.partition(":")[2]
-            raise DuplicateJob(
-                f"job {holder!r} holds the unique key of job {self.id!r}: not requeued", holder
-            )
-        return reply.verdict is Verdict.DONE
+        return self.connection.run(requeue_steps(self._keys, self.id))
 
-    def wait(self, timeout: float | None = None) -> Any:
+    def wait(self, timeout: float | None = None) -> R:
         """Block until the job finishes; return its result or raise JobFailed.
 
         Blocks in Redis on the queue's events stream: the worker that completes a
@@ -336,24 +306,104 @@ class Job:
         re-read after every wake-up, not only when the job's own entry shows up: the
         stream is capped, and under traffic that entry may be trimmed before it is read.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        r = self.connection.redis
-        with self.connection.guard():
-            watched = self.connection.scripts.watch(self._keys, self.id)
-            if watched is None:
-                raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r}")
-            state, last = watched.state, watched.events_id
-            while state not in TERMINAL:
-                chunk = _WAIT_CHUNK
-                if deadline is not None:
-                    chunk = min(chunk, deadline - time.monotonic())
-                    if chunk <= 0:
-                        raise WaitTimeout(f"job {self.id} still {state} after {timeout}s")
-                reply = r.xread({self._keys.events: last}, block=max(1, int(chunk * 1000)), count=1000)
-                if reply and reply[0][1]:
-                    last = reply[0][1][-1][0]
-                state = self.state
-        return outcome(self.record())
+        result: R = outcome(self.connection.run(wait_steps(self._keys, self.id, timeout)))
+        return result
+
+
+# -- the steps of each Job method, shared with rqueues.aio ------------------------------
+
+
+def _missing(keys: QueueKeys, job_id: str) -> JobNotFound:
+    return JobNotFound(f"no job {job_id!r} in queue {keys.name!r} (never created, or expired)")
+
+
+def fetch_steps(keyspace: Keyspace, job_id: str, queue: str | None) -> Steps[str]:
+    """The queue of job ``job_id``: ``queue``, else the one its generated id names, else
+    the first declared queue that holds it."""
+    named = queue_of(job_id)  # a generated id says where its job is
+    if queue or named:
+        names = [queue or named or ""]
+    else:
+        (members,) = yield Ops([Cmd("SMEMBERS", keyspace.queues)])
+        names = sorted(n.decode() for n in members)
+    found = yield from lookup.exists_steps([keyspace.queue(n) for n in names], job_id)
+    if True not in found:
+        raise JobNotFound(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
+    return names[found.index(True)]
+
+
+def record_steps(keys: QueueKeys, job_id: str) -> Steps[JobRecord]:
+    raw, entry = yield from lookup.find_steps(keys, job_id)
+    if raw:
+        record = JobRecord.from_hash(keys.name, job_id, raw)
+        if record.state == "scheduled":
+            (due,) = yield Ops([Cmd("ZSCORE", keys.scheduled, job_id)])
+            if due is not None:
+                record = dataclasses.replace(record, due_at=float(due) / 1000)
+        return record
+    if entry is None:
+        raise _missing(keys, job_id)
+    return JobRecord.from_entry(keys.name, entry)
+
+
+def state_steps(keys: QueueKeys, job_id: str) -> Steps[str]:
+    state = yield from lookup.state_steps(keys, job_id)
+    if state is None:
+        raise _missing(keys, job_id)
+    return state
+
+
+def cancel_steps(keyspace: Keyspace, keys: QueueKeys, job_id: str) -> Steps[bool]:
+    reply = yield Script(scripts.cancel(keys, job_id))
+    if reply.verdict is Verdict.MISSING:
+        raise JobNotFound(f"no job {job_id!r} in queue {keys.name!r}")
+    if reply.verdict is Verdict.DONE:
+        # Its dependents hear of it now; the reaper's sweep retries what this misses.
+        yield from dependencies.tell_steps(keyspace, [dependencies.Ref(keys.name, job_id)])
+    return bool(reply.verdict is Verdict.DONE)
+
+
+def requeue_steps(keys: QueueKeys, job_id: str) -> Steps[bool]:
+    reply = yield Script(scripts.requeue(keys, job_id))
+    if reply.verdict is Verdict.MISSING:
+        yield from state_steps(keys, job_id)  # raises JobNotFound when there is no job at all
+        return False
+    if reply.detail.startswith("unique:"):  # its unique key is held by a newer job
+        holder = reply.detail.partition(":")[2]
+        raise DuplicateJob(f"job {holder!r} holds the unique key of job {job_id!r}: not requeued", holder)
+    return bool(reply.verdict is Verdict.DONE)
+
+
+def handle_steps(call: scripts.Call[HandleReply], keys: QueueKeys, job_id: str) -> Steps[bool]:
+    """A stop or requeue: whether it acted. A job with no record may still be queued: it is
+    then just not in a state the call acts on."""
+    reply = yield Script(call)
+    if reply.verdict is Verdict.MISSING:
+        yield from state_steps(keys, job_id)  # raises JobNotFound when there is no job at all
+        return False
+    return bool(reply.verdict is Verdict.DONE)
+
+
+def wait_steps(
+    keys: QueueKeys, job_id: str, timeout: float | None, clock: Callable[[], float] = time.monotonic
+) -> Steps[JobRecord]:
+    """Block in Redis until the job is finished; its final record."""
+    deadline = None if timeout is None else clock() + timeout
+    watched = yield Script(scripts.watch(keys, job_id))
+    if watched is None:
+        raise JobNotFound(f"no job {job_id!r} in queue {keys.name!r}")
+    state, last = watched.state, watched.events_id
+    while state not in TERMINAL:
+        chunk = _WAIT_CHUNK
+        if deadline is not None:
+            chunk = min(chunk, deadline - clock())
+            if chunk <= 0:
+                raise WaitTimeout(f"job {job_id} still {state} after {timeout}s")
+        reply = yield Block({keys.events: last}, chunk)
+        if reply and reply[0][1]:
+            last = reply[0][1][-1][0]
+        state = yield from state_steps(keys, job_id)
+    return (yield from record_steps(keys, job_id))
 
 
 def outcome(rec: JobRecord) -> Any:
@@ -385,6 +435,10 @@ def iso(ts: float | None) -> str | None:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, (datetime, date, dt_time)):
+        return value.isoformat()
+    if isinstance(value, (UUID, Decimal, timedelta)):
+        return str(value)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -13,24 +13,17 @@ import redis
 
 from .admin import Purged, delete_queue, purge_queue
 from .backend import dependencies, scripts
-from .backend.clients import redact
 from .backend.counts import read_counts
 from .backend.dependencies import Ref
 from .backend.entries import generated_id, pack_fresh
-from .backend.keys import GROUP, check_queue_name
+from .backend.keys import GROUP, Keyspace, QueueKeys, check_queue_name
+from .backend.steps import Cmd, Ops, Script, Steps
 from .backend.store import Store, as_store
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
-from .errors import (
-    ConfigurationError,
-    DuplicateJob,
-    JobNotFound,
-    PayloadTooLarge,
-    QueueNotDeclared,
-    RedisOutOfMemory,
-)
-from .functions import function_name
-from .job import Job, new_job_id
+from .errors import ConfigurationError, DuplicateJob, JobNotFound, PayloadTooLarge, QueueNotDeclared
+from .job import Job, fetch_steps, new_job_id
+from .middleware import EnqueueCall, run_after_enqueue, run_before_enqueue
 from .options import JobOptions
 from .ratelimit import RateLimit, as_rate
 from .retry import RetryPolicy
@@ -40,7 +33,6 @@ from .when import check_aware, delay_seconds
 #: batch goes in one pipeline. A batch of up to this many is written atomically.
 ENQUEUE_CHUNK = 5000
 
-NO_OPTIONS = JobOptions()
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
 Row = tuple[str, bytes, int, str, str]  # job id or '', entry value, delay ms, unique, parents: enqueue.lua
 
@@ -102,54 +94,27 @@ class Queue:
         ``"30/m"``, ``"1000/h"`` or a RateLimit) caps how many jobs start in any window of
         that length, over all workers. A pause is kept (see pause()).
         """
-        config = QueueConfig(
-            self.name,
-            concurrency=concurrency,
-            tags=tuple(tags),
-            result_ttl=result_ttl,
-            retry=retry or RetryPolicy(),
-            max_reclaims=max_reclaims,
-            rate_limit=as_rate(rate_limit),
-        )
-        r = self.connection.redis
-        with self.connection.guard():
-            try:
-                r.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            pipe = r.pipeline(transaction=True)
-            pipe.hset(self.keys.config, mapping=config.to_hash())
-            pipe.hincrby(self.keys.config, "version", 1)
-            pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
-            pipe.hget(self.keys.config, "paused")
-            replies = pipe.execute()
-            # The registry is written last: a worker sees only fully declared queues.
-            r.sadd(self.connection.keys.queues, self.name)
-        return dataclasses.replace(config, version=replies[1], paused=replies[3] == b"1")
+        settings = {
+            "concurrency": concurrency,
+            "tags": tags,
+            "result_ttl": result_ttl,
+            "retry": retry,
+            "max_reclaims": max_reclaims,
+            "rate_limit": rate_limit,
+        }
+        return self.connection.run(declare_steps(self.connection.keys, declared(self.name, settings)))
 
     def pause(self) -> None:
         """Start no job of this queue until resume(): enqueues are accepted, running jobs
         finish, and a declare keeps the pause."""
-        self._pause(True)
+        self.connection.run(pause_steps(self.keys, True))
 
     def resume(self) -> None:
         """Start this queue's jobs again; blocked workers wake at once."""
-        self._pause(False)
-
-    def _pause(self, paused: bool) -> None:
-        with self.connection.guard():
-            try:
-                self.connection.scripts.pause(self.keys, paused)
-            except redis.ResponseError as exc:
-                self._raise(exc)
+        self.connection.run(pause_steps(self.keys, False))
 
     def config(self) -> QueueConfig:
-        with self.connection.guard():
-            raw = self.connection.redis.hgetall(self.keys.config)
-        if not raw:
-            raise QueueNotDeclared(self.name)
-        return QueueConfig.from_hash(self.name, raw)
+        return self.connection.run(config_steps(self.keys))
 
     # -- enqueue ----------------------------------------------------------
 
@@ -194,114 +159,15 @@ class Queue:
         round trip), and told the parents already final once written (one more);
         JobNotFound names a parent that does not exist, before anything is enqueued.
         """
-        prepared = [_row(call, self.connection.max_payload_bytes) for call in calls]
-        if not prepared:
-            return []
-        rows = [row for row, _ in prepared]
-        chosen = [row[0] for row in rows if row[0]]
-        seen: set[str] = set()
-        for job_id in chosen:
-            if job_id in seen:
-                raise DuplicateJob(f"the batch names job id {job_id!r} twice")
-            seen.add(job_id)
-        _check_unique_batch([opts for _, opts in prepared])
-        links = self._links(prepared)
-        rows = [
-            (*row[:4], _parents_json(opts, [p for p, d in links if d.job_id == row[0]]))
-            if opts.depends_on
-            else row
-            for row, opts in prepared
-        ]
-        with self.connection.guard(sending=max(len(row[1]) for row in rows)):
-            if links:
-                self._register(links)
-            if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
-                try:
-                    entries = self.connection.scripts.enqueue(self.keys, rows)
-                except redis.ResponseError as exc:
-                    self._raise(exc)
-            else:
-                entries = self._enqueue_chunks(rows, chosen)
-            if links:
-                dependencies.settle_new(self.connection, links)
-        jobs = []
-        for row, entry in zip(rows, entries, strict=True):
-            if entry.startswith("!"):  # its unique key is held by that job
-                jobs.append(Job(entry[1:], self.name, self.connection, duplicate=True))
-            else:  # a job to run now is known by its queue and entry, unless it has an id of its own
-                jobs.append(Job(row[0] or generated_id(self.name, entry), self.name, self.connection))
+        enqueues = run_before_enqueue(self.name, calls)  # middleware may set options and meta
+        prepared = [_row(call, self.connection.max_payload_bytes) for call in enqueues]
+        sending = max((len(row[1]) for row, _ in prepared), default=0)
+        written = self.connection.run(
+            enqueue_steps(self.connection.keys, self.keys, prepared), sending=sending
+        )
+        jobs = [Job(job_id, self.name, self.connection, duplicate=dup) for job_id, dup in written]
+        run_after_enqueue(enqueues, jobs)
         return jobs
-
-    def _links(self, prepared: Sequence[tuple[Row, JobOptions]]) -> list[tuple[Ref, Ref]]:
-        """(parent, dependent) for each parent of each call with depends_on."""
-        links = []
-        for row, opts in prepared:
-            for parent in opts.depends_on or ():
-                links.append((self._parent(parent), Ref(self.name, row[0])))
-        return links
-
-    def _parent(self, parent: Any) -> Ref:
-        if isinstance(parent, Job):
-            return Ref(parent.queue, parent.id)
-        if isinstance(parent, str):
-            found = Job.fetch(parent, self.connection)
-            return Ref(found.queue, found.id)
-        raise ConfigurationError(f"depends_on takes Jobs or job ids, got {parent!r}")
-
-    def _register(self, links: Sequence[tuple[Ref, Ref]]) -> None:
-        try:
-            states = dependencies.register(self.connection, links)
-        except redis.ResponseError as exc:
-            self._raise(exc)
-        for (parent, _), state in zip(links, states, strict=True):
-            if state == "missing":
-                raise JobNotFound(
-                    f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, which does not exist"
-                )
-
-    def _enqueue_chunks(self, rows: Sequence[Row], chosen: Sequence[str]) -> list[str]:
-        """Check the chosen ids of a large batch, then write it in calls of ENQUEUE_CHUNK jobs,
-        all in one pipeline; the entry ids."""
-        self._check_free(chosen)
-        batch = self.connection.scripts.batch()
-        replies = [
-            batch.add(scripts.enqueue(self.keys, rows[i : i + ENQUEUE_CHUNK]))
-            for i in range(0, len(rows), ENQUEUE_CHUNK)
-        ]
-        batch.execute()
-        entries: list[str] = []
-        for reply in replies:
-            if isinstance(reply.error, redis.ResponseError):
-                self._raise(reply.error)
-            entries.extend(reply.get())
-        return entries
-
-    def _check_free(self, ids: Sequence[str]) -> None:
-        """Raise DuplicateJob naming the first of ``ids`` taken by a job (one round trip)."""
-        pipe = self.connection.redis.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hexists(self.keys.ids, job_id)
-            pipe.exists(self.keys.job(job_id))
-        found = pipe.execute()
-        for job_id, queued, recorded in zip(ids, found[0::2], found[1::2], strict=True):
-            if queued or recorded:
-                raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
-
-    def _raise(self, error: redis.ResponseError) -> NoReturn:
-        if isinstance(error, redis.exceptions.OutOfMemoryError):  # enqueue.lua is refused whole
-            raise RedisOutOfMemory(redact(self.connection.url)) from error
-        text = str(error)
-        if text.startswith("NOQUEUE"):
-            raise QueueNotDeclared(self.name) from None
-        if text.startswith("DUPLICATE"):
-            job_id = text.partition(" ")[2]
-            raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {self.name!r}")
-        if text.startswith("UNIQUE"):
-            holder, _, key = text.partition(" ")[2].partition(" ")
-            raise DuplicateJob(
-                f"job {holder!r} of queue {self.name!r} holds unique key {key!r}", job_id=holder
-            )
-        raise error
 
     # -- state ------------------------------------------------------------
 
@@ -331,17 +197,11 @@ class BoundQueue:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
 
 
-def _row(call: Sequence[Any], max_payload_bytes: int) -> tuple[Row, JobOptions]:
+def _row(call: EnqueueCall, max_payload_bytes: int) -> tuple[Row, JobOptions]:
     """The enqueue.lua values of one call (job id ('' to take the entry id), entry value,
     delay ms, unique key, parents: filled in once they are found), and its options."""
-    if not 3 <= len(call) <= 4:
-        raise ConfigurationError(f"expected (fn, args, kwargs[, JobOptions]), got {call!r}")
-    fn, args, kwargs = call[0], call[1], call[2]
-    opts = call[3] if len(call) == 4 else NO_OPTIONS
-    if not isinstance(opts, JobOptions):
-        raise ConfigurationError(f"expected JobOptions as the 4th item, got {opts!r}")
-    name = function_name(fn)
-    payload = encode_call(tuple(args), dict(kwargs))
+    name, opts = call.function, call.options
+    payload = encode_call(call.args, call.kwargs, call.meta)
     if len(payload) > max_payload_bytes:
         raise PayloadTooLarge(
             f"the arguments of {name} encode to {len(payload)} bytes, more than the limit of "
@@ -374,6 +234,160 @@ def _check_unique_batch(options: Sequence[JobOptions]) -> None:
         seen.setdefault(opts.unique_key, opts)
         if first is not None and "raise" in (first.on_duplicate, opts.on_duplicate):
             raise DuplicateJob(f"the batch names unique key {opts.unique_key!r} twice")
+
+
+# -- the steps of each Queue method, shared with rqueues.aio ---------------------------
+
+
+def declared(name: str, settings: Mapping[str, Any]) -> QueueConfig:
+    """The config that declare(**settings) writes; an unknown setting is named."""
+    fields = {f.name for f in dataclasses.fields(QueueConfig)} - {"name", "version", "paused"}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown queue setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
+    values = dict(settings)
+    values["tags"] = tuple(values.get("tags") or ())
+    values["retry"] = values.get("retry") or RetryPolicy()
+    values["rate_limit"] = as_rate(values.get("rate_limit"))
+    return QueueConfig(name, **values)
+
+
+def declare_steps(keyspace: Keyspace, config: QueueConfig) -> Steps[QueueConfig]:
+    """Create the queue's group and write its settings (a pause is kept); the registry is
+    written last, so a worker sees only fully declared queues."""
+    keys = keyspace.queue(config.name)
+    try:
+        yield Ops([Cmd("XGROUP", "CREATE", keys.stream, GROUP, "0", "MKSTREAM")])
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    replies = yield Ops(
+        [
+            Cmd("HSET", keys.config, *(v for kv in config.to_hash().items() for v in kv)),
+            Cmd("HINCRBY", keys.config, "version", 1),
+            Cmd("XADD", keys.events, "MAXLEN", "~", 1000, "*", "config", 1),
+            Cmd("HGET", keys.config, "paused"),
+        ],
+        transaction=True,
+    )
+    yield Ops([Cmd("SADD", keyspace.queues, config.name)])
+    return dataclasses.replace(config, version=int(replies[1]), paused=replies[3] == b"1")
+
+
+def pause_steps(keys: QueueKeys, paused: bool) -> Steps[None]:
+    try:
+        yield Script(scripts.pause(keys, paused))
+    except redis.ResponseError as exc:
+        _raise(keys.name, exc)
+
+
+def config_steps(keys: QueueKeys) -> Steps[QueueConfig]:
+    (raw,) = yield Ops([Cmd("HGETALL", keys.config)])
+    if not raw:
+        raise QueueNotDeclared(keys.name)
+    return QueueConfig.from_hash(keys.name, raw)
+
+
+def enqueue_steps(
+    keyspace: Keyspace, keys: QueueKeys, prepared: Sequence[tuple[Row, JobOptions]]
+) -> Steps[list[tuple[str, bool]]]:
+    """Write the prepared rows (see _row) all or nothing: (job id, is a duplicate) each.
+
+    A batch of up to ENQUEUE_CHUNK rows is one script call. A larger one is checked
+    whole first (one more round trip), then written in calls of ENQUEUE_CHUNK rows in
+    one pipeline: a writer that creates one of its ids between the check and the write
+    gets that call refused while the other calls go through. Calls with depends_on are
+    registered with their parents first and told the parents final by then after.
+    """
+    if not prepared:
+        return []
+    rows = [row for row, _ in prepared]
+    chosen = [row[0] for row in rows if row[0]]
+    seen: set[str] = set()
+    for job_id in chosen:
+        if job_id in seen:
+            raise DuplicateJob(f"the batch names job id {job_id!r} twice")
+        seen.add(job_id)
+    _check_unique_batch([opts for _, opts in prepared])
+    links = yield from _links_steps(keyspace, keys.name, prepared)
+    rows = [
+        (*row[:4], _parents_json(opts, [p for p, d in links if d.job_id == row[0]]))
+        if opts.depends_on
+        else row
+        for row, opts in prepared
+    ]
+    try:
+        if links:
+            states = yield from dependencies.register_steps(keyspace, links)
+            for (parent, _), state in zip(links, states, strict=True):
+                if state == "missing":
+                    raise JobNotFound(
+                        f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, "
+                        "which does not exist"
+                    )
+        if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
+            entries = yield Script(scripts.enqueue(keys, rows))
+        else:
+            yield from _check_free(keys, chosen)
+            chunks = range(0, len(rows), ENQUEUE_CHUNK)
+            replies = yield Ops([scripts.enqueue(keys, rows[i : i + ENQUEUE_CHUNK]) for i in chunks])
+            entries = [entry for reply in replies for entry in reply]
+    except redis.ResponseError as exc:
+        _raise(keys.name, exc)
+    if links:
+        yield from dependencies.settle_new_steps(keyspace, links)
+    out = []
+    for row, entry in zip(rows, entries, strict=True):
+        if entry.startswith("!"):  # its unique key is held by that job
+            out.append((entry[1:], True))
+        else:  # a job to run now is known by its queue and entry, unless it has an id of its own
+            out.append((row[0] or generated_id(keys.name, entry), False))
+    return out
+
+
+def _links_steps(
+    keyspace: Keyspace, queue: str, prepared: Sequence[tuple[Row, JobOptions]]
+) -> Steps[list[tuple[Ref, Ref]]]:
+    """(parent, dependent) for each parent of each call with depends_on."""
+    links = []
+    for row, opts in prepared:
+        for parent in opts.depends_on or ():
+            if isinstance(parent, str):
+                found = yield from fetch_steps(keyspace, parent, None)
+                ref = Ref(found, parent)
+            elif isinstance(getattr(parent, "id", None), str) and isinstance(
+                getattr(parent, "queue", None), str
+            ):
+                ref = Ref(parent.queue, parent.id)  # a Job of either client
+            else:
+                raise ConfigurationError(f"depends_on takes Jobs or job ids, got {parent!r}")
+            links.append((ref, Ref(queue, row[0])))
+    return links
+
+
+def _check_free(keys: QueueKeys, ids: Sequence[str]) -> Steps[None]:
+    """Raise DuplicateJob naming the first of ``ids`` taken by a job (one round trip)."""
+    found = yield Ops([c for i in ids for c in (Cmd("HEXISTS", keys.ids, i), Cmd("EXISTS", keys.job(i)))])
+    for job_id, queued, recorded in zip(ids, found[0::2], found[1::2], strict=True):
+        if queued or recorded:
+            raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {keys.name!r}")
+
+
+def _raise(queue: str, error: redis.ResponseError) -> NoReturn:
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        raise error  # enqueue.lua is refused whole; the connection names the server
+    text = str(error)
+    if text.startswith("NOQUEUE"):
+        raise QueueNotDeclared(queue) from None
+    if text.startswith("DUPLICATE"):
+        job_id = text.partition(" ")[2]
+        raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {queue!r}")
+    if text.startswith("UNIQUE"):
+        holder, _, key = text.partition(" ")[2].partition(" ")
+        raise DuplicateJob(f"job {holder!r} of queue {queue!r} holds unique key {key!r}", job_id=holder)
+    raise error
 
 
 def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False) -> list[QueueInfo]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -38,20 +39,11 @@ DEFAULT_SENTINEL_PORT = 26379
 
 def client_for(url: str, options: dict[str, Any]) -> redis.Redis | RedisCluster:
     """The client for ``url``; ``options`` are socket settings shared by every kind."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    scheme = check_scheme(url)
     if scheme in CLUSTER_SCHEMES:
         return cluster_client(url, options)
     if scheme in SENTINEL_SCHEMES:
         return sentinel_client(url, options)
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError(
-            f"unsupported Redis URL scheme {scheme or url!r}: use redis://, rediss://, unix://, "
-            "redis+cluster:// or redis+sentinel://"
-        )
-    if "," in urlsplit(url).netloc:
-        raise ConfigurationError(
-            "a redis:// URL names one server; list several nodes with redis+cluster:// or redis+sentinel://"
-        )
     return redis.Redis.from_url(url, protocol=2, **options)
 
 
@@ -134,8 +126,15 @@ class ClusterClient(RedisCluster):
         return pipe
 
 
-def cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
-    """A RedisCluster client; the startup nodes are every host the URL lists."""
+@dataclass(frozen=True)
+class ClusterPlan:
+    """What a redis+cluster:// URL asks for: the first node's URL and the other startup nodes."""
+
+    first: str
+    others: list[tuple[str, int]]
+
+
+def cluster_plan(url: str) -> ClusterPlan:
     parts = urlsplit(url)
     base = CLUSTER_SCHEMES[parts.scheme.lower()]
     userinfo, nodes = split_nodes(url, DEFAULT_PORT)
@@ -144,23 +143,41 @@ def cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
     host, port = nodes[0]
     netloc = f"{userinfo}@" if userinfo else ""
     netloc += f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    first = urlunsplit((base, netloc, "/0", parts.query, ""))
+    return ClusterPlan(urlunsplit((base, netloc, "/0", parts.query, "")), nodes[1:])
+
+
+def cluster_failure(url: str, exc: Exception) -> Exception:
+    """The error to raise when a cluster client cannot be made (it reads the slot map at once)."""
+    if "Cluster mode is not enabled" in str(exc):
+        return ConfigurationError(f"{redact(url)} is not a Redis Cluster: connect with redis://")
+    return RedisUnavailable(f"cannot reach Redis Cluster at {redact(url)}: {exc}")
+
+
+def cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
+    """A RedisCluster client; the startup nodes are every host the URL lists."""
+    plan = cluster_plan(url)
     try:
         return ClusterClient.from_url(
-            first,
-            startup_nodes=[ClusterNode(h, p) for h, p in nodes[1:]],  # type: ignore[no-untyped-call]
+            plan.first,
+            startup_nodes=[ClusterNode(h, p) for h, p in plan.others],  # type: ignore[no-untyped-call]
             protocol=2,
             **options,
         )
     except (redis.RedisError, RedisClusterException) as exc:
-        if "Cluster mode is not enabled" in str(exc):
-            raise ConfigurationError(f"{redact(url)} is not a Redis Cluster: connect with redis://") from exc
-        # The client reads the slot map at once: an unreachable cluster fails here.
-        raise RedisUnavailable(f"cannot reach Redis Cluster at {redact(url)}: {exc}") from exc
+        raise cluster_failure(url, exc) from exc
 
 
-def sentinel_client(url: str, options: dict[str, Any]) -> redis.Redis:
-    """A client of the primary that Sentinel names; it follows failovers on reconnect."""
+@dataclass(frozen=True)
+class SentinelPlan:
+    """What a redis+sentinel:// URL asks for."""
+
+    sentinels: list[tuple[str, int]]
+    sentinel_options: dict[str, Any]
+    service: str
+    primary_options: dict[str, Any]
+
+
+def sentinel_plan(url: str, options: dict[str, Any]) -> SentinelPlan:
     parts = urlsplit(url)
     tls = SENTINEL_SCHEMES[parts.scheme.lower()] == "rediss"
     userinfo, sentinels = split_nodes(url, DEFAULT_SENTINEL_PORT)
@@ -192,17 +209,40 @@ def sentinel_client(url: str, options: dict[str, Any]) -> redis.Redis:
         sentinel_options["username"] = query["sentinel_username"]
     if "sentinel_password" in query:
         sentinel_options["password"] = query["sentinel_password"]
-    sentinel: Any = Sentinel(sentinels, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
-    client: redis.Redis = sentinel.master_for(
-        service,
-        db=db,
-        username=unquote(username) or None,
-        password=unquote(password) or None,
-        protocol=2,
-        ssl=tls,
+    primary = {
+        "db": db,
+        "username": unquote(username) or None,
+        "password": unquote(password) or None,
+        "protocol": 2,
+        "ssl": tls,
         **options,
-    )
+    }
+    return SentinelPlan(sentinels, sentinel_options, service, primary)
+
+
+def sentinel_client(url: str, options: dict[str, Any]) -> redis.Redis:
+    """A client of the primary that Sentinel names; it follows failovers on reconnect."""
+    plan = sentinel_plan(url, options)
+    sentinel: Any = Sentinel(plan.sentinels, sentinel_kwargs=plan.sentinel_options)  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(plan.service, **plan.primary_options)
     return client
+
+
+def check_scheme(url: str) -> str:
+    """The URL's scheme, refused unless rqueues knows it (a one-server URL names one host)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in CLUSTER_SCHEMES or scheme in SENTINEL_SCHEMES:
+        return scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"unsupported Redis URL scheme {scheme or url!r}: use redis://, rediss://, unix://, "
+            "redis+cluster:// or redis+sentinel://"
+        )
+    if "," in urlsplit(url).netloc:
+        raise ConfigurationError(
+            "a redis:// URL names one server; list several nodes with redis+cluster:// or redis+sentinel://"
+        )
+    return scheme
 
 
 def redact(url: str) -> str:

@@ -32,10 +32,15 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..codec import encode_error
 from . import scripts
+from .keys import Keyspace
+from .steps import Cmd, Ops, Steps, drive, send_sync
 from .store import Store
+
+T = TypeVar("T")
 
 log = logging.getLogger("rqueues.dependencies")
 
@@ -64,46 +69,40 @@ def reason(parent: Ref, state: str) -> str:
     return f"parent {parent.job_id} {what}"
 
 
-def register(conn: Store, links: Sequence[tuple[Ref, Ref]]) -> list[str]:
+def register_steps(keyspace: Keyspace, links: Sequence[tuple[Ref, Ref]]) -> Steps[list[str]]:
     """Register each (parent, dependent); each parent's state ('missing' when none), in one
     round trip."""
-    batch = conn.scripts.batch()
-    replies = [
-        batch.add(scripts.depend(conn.keys.queue(p.queue), p.job_id, d.queue, d.job_id)) for p, d in links
-    ]
-    batch.execute(raise_first=True)
-    return [r.get() for r in replies]
+    replies = yield Ops(
+        [scripts.depend(keyspace.queue(p.queue), p.job_id, d.queue, d.job_id) for p, d in links]
+    )
+    return list(replies)
 
 
-def settle_new(conn: Store, links: Sequence[tuple[Ref, Ref]]) -> None:
+def settle_new_steps(keyspace: Keyspace, links: Sequence[tuple[Ref, Ref]]) -> Steps[None]:
     """After the dependents of ``links`` were enqueued: tell each the parents final by now."""
     if not links:
         return
-    pipe = conn.redis.pipeline(transaction=False)
-    for parent, _ in links:
-        pipe.hget(conn.keys.queue(parent.queue).job(parent.job_id), "state")
-    states = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+    raw = yield Ops([Cmd("HGET", keyspace.queue(p.queue).job(p.job_id), "state") for p, _ in links])
+    states = [s.decode() if isinstance(s, bytes) else s for s in raw]
     final = [(p, d, s) for (p, d), s in zip(links, states, strict=True) if s in FINAL]
     if final:
-        _resolve(conn, final)
+        yield from _resolve_steps(keyspace, final)
 
 
-def _resolve(conn: Store, told: Sequence[tuple[Ref, Ref, str]]) -> list[Ref]:
+def _resolve_steps(keyspace: Keyspace, told: Sequence[tuple[Ref, Ref, str]]) -> Steps[list[Ref]]:
     """Tell each dependent its parent's final state; the dependents cancelled by it that
     have dependents of their own to tell."""
-    batch = conn.scripts.batch()
-    replies = []
+    calls = []
     for parent, dep, state in told:
         why = reason(parent, state)
         error = encode_error("DependencyFailed", why, "")
-        keys = conn.keys.queue(dep.queue)
-        call = scripts.resolve(keys, dep.job_id, parent.queue, parent.job_id, state, why, error)
-        replies.append(batch.add(call))
-    batch.execute(raise_first=True)
-    return [dep for (_, dep, _), r in zip(told, replies, strict=True) if r.get().noted]
+        keys = keyspace.queue(dep.queue)
+        calls.append(scripts.resolve(keys, dep.job_id, parent.queue, parent.job_id, state, why, error))
+    replies = yield Ops(calls)
+    return [dep for (_, dep, _), r in zip(told, replies, strict=True) if r.noted]
 
 
-def tell(conn: Store, parents: Iterable[Ref], limit: int = MAX_TOLD) -> int:
+def tell_steps(keyspace: Keyspace, parents: Iterable[Ref], limit: int = MAX_TOLD) -> Steps[int]:
     """Tell the dependents of finished ``parents`` their outcome, following the cancels it
     causes; each parent leaves its queue's ``notify`` zset once all its dependents were
     told. The number of dependents told. Raises the Redis error that stopped it (what
@@ -112,26 +111,40 @@ def tell(conn: Store, parents: Iterable[Ref], limit: int = MAX_TOLD) -> int:
     count = 0
     while todo and count < limit:
         round_ = [todo.popleft() for _ in range(min(len(todo), _ROUND))]
-        pipe = conn.redis.pipeline(transaction=False)
-        for p in round_:
-            pipe.hmget(conn.keys.queue(p.queue).job(p.job_id), "state", "dependents")
+        read = yield Ops(
+            [Cmd("HMGET", keyspace.queue(p.queue).job(p.job_id), "state", "dependents") for p in round_]
+        )
         told: list[tuple[Ref, Ref, str]] = []
-        for p, (raw_state, raw_deps) in zip(round_, pipe.execute(), strict=True):
+        for p, (raw_state, raw_deps) in zip(round_, read, strict=True):
             state = raw_state.decode() if raw_state else None
             # Gone (expired) or requeued since: nothing to tell now; a requeued parent is
             # noted again when it finishes again.
             if state in FINAL and raw_deps:
                 told += [(p, dep, state) for dep in _dependents(p, raw_deps)]
         if told:
-            todo.extend(_resolve(conn, told))
+            todo.extend((yield from _resolve_steps(keyspace, told)))
             count += len(told)
-        done = conn.redis.pipeline(transaction=False)
-        for p in round_:
-            done.zrem(conn.keys.queue(p.queue).notify, p.job_id)
-        done.execute()
+        yield Ops([Cmd("ZREM", keyspace.queue(p.queue).notify, p.job_id) for p in round_])
     if todo:
         log.warning("left %d parent(s) with dependents to tell for the next sweep", len(todo))
     return count
+
+
+def _run(conn: Store, steps: Steps[T]) -> T:
+    """Steps on the store's client, unguarded: redis-py's errors reach the caller as they are."""
+    return drive(steps, lambda step: send_sync(conn.redis, conn.scripts, step))
+
+
+def register(conn: Store, links: Sequence[tuple[Ref, Ref]]) -> list[str]:
+    return _run(conn, register_steps(conn.keys, links))
+
+
+def settle_new(conn: Store, links: Sequence[tuple[Ref, Ref]]) -> None:
+    _run(conn, settle_new_steps(conn.keys, links))
+
+
+def tell(conn: Store, parents: Iterable[Ref], limit: int = MAX_TOLD) -> int:
+    return _run(conn, tell_steps(conn.keys, parents, limit))
 
 
 def _dependents(parent: Ref, raw: bytes) -> list[Ref]:

@@ -5,6 +5,8 @@ is found from its id when the id was generated from the entry (XRANGE on the ent
 it ends with), else through the queue's ids hash. The entry is read before the record, in one pipeline: a job
 whose entry is gone by then has its record written already (the claim writes it in
 the same step as it takes the entry), so a job is never missed between the two.
+
+Each lookup is written once as steps (steps.py), for the sync and the asyncio client.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ from typing import Any
 
 from .entries import Entry, generated_entry, read_entry
 from .keys import QueueKeys
+from .steps import Cmd, Ops, Steps
 
 #: Reads of a job with an id of its own whose entry keeps being taken under our feet.
 _ATTEMPTS = 3
 
 
-def _queue_lookup(pipe: Any, keys: QueueKeys, job_id: str) -> None:
+def _queue_lookup(keys: QueueKeys, job_id: str) -> Cmd:
     entry = generated_entry(keys.name, job_id)
     if entry is not None:
-        pipe.xrange(keys.stream, entry, entry)
-    else:
-        pipe.hget(keys.ids, job_id)
+        return Cmd("XRANGE", keys.stream, entry, entry)
+    return Cmd("HGET", keys.ids, job_id)
 
 
 def _fresh(keys: QueueKeys, found: Any, job_id: str) -> Entry | None:
@@ -42,44 +44,38 @@ def _waiting(keys: QueueKeys, found: Any, job_id: str) -> bool:
     return found is not None
 
 
-def exists(client: Any, queues: Sequence[QueueKeys], job_id: str) -> list[bool]:
+def exists_steps(queues: Sequence[QueueKeys], job_id: str) -> Steps[list[bool]]:
     """Whether each of ``queues`` holds a job ``job_id``, in one round trip."""
-    pipe = client.pipeline(transaction=False)
+    ops: list[Cmd] = []
     for keys in queues:
-        _queue_lookup(pipe, keys, job_id)
-        pipe.exists(keys.job(job_id))
-    replies = pipe.execute()
+        ops += [_queue_lookup(keys, job_id), Cmd("EXISTS", keys.job(job_id))]
+    replies = yield Ops(ops)
     return [
         bool(recorded) or _waiting(keys, found, job_id)
         for keys, found, recorded in zip(queues, replies[0::2], replies[1::2], strict=True)
     ]
 
 
-def state(client: Any, keys: QueueKeys, job_id: str) -> str | None:
+def state_steps(keys: QueueKeys, job_id: str) -> Steps[str | None]:
     """The job's state: its record's, else 'queued' while its entry waits; None when neither."""
-    pipe = client.pipeline(transaction=False)
-    _queue_lookup(pipe, keys, job_id)
-    pipe.hget(keys.job(job_id), "state")
-    found, recorded = pipe.execute()
+    found, recorded = yield Ops([_queue_lookup(keys, job_id), Cmd("HGET", keys.job(job_id), "state")])
     if recorded is not None:
         return str(recorded.decode())
     return "queued" if _waiting(keys, found, job_id) else None
 
 
-def find(client: Any, keys: QueueKeys, job_id: str) -> tuple[dict[bytes, bytes], Entry | None]:
+def find_steps(keys: QueueKeys, job_id: str) -> Steps[tuple[dict[bytes, bytes], Entry | None]]:
     """The job's record, or ({}, its waiting fresh entry), or ({}, None) when neither exists."""
     for _ in range(_ATTEMPTS):
-        pipe = client.pipeline(transaction=False)
-        _queue_lookup(pipe, keys, job_id)
-        pipe.hgetall(keys.job(job_id))
-        found, raw = pipe.execute()
+        found, raw = yield Ops([_queue_lookup(keys, job_id), Cmd("HGETALL", keys.job(job_id))])
         if raw:
             return raw, None
         if generated_entry(keys.name, job_id) is not None:
             return {}, _fresh(keys, found, job_id)
         if found is None:
             return {}, None
-        entry = _fresh(keys, client.xrange(keys.stream, found, found), job_id)
+        (again,) = yield Ops([Cmd("XRANGE", keys.stream, found, found)])
+        entry = _fresh(keys, again, job_id)
         if entry is not None:
             return {}, entry
         # Taken since the ids hash was read: its record is written now.

@@ -224,15 +224,13 @@ class Scripts:
         return self.run(cancel(q, job_id))
 
     def requeue(self, q: QueueKeys, job_id: str) -> HandleReply:
-        return self.run(Call("requeue", [q.job(job_id), q.stream, q.dead], [job_id], HandleReply.parse))
+        return self.run(requeue(q, job_id))
 
     def stop(self, q: QueueKeys, job_id: str) -> HandleReply:
-        return self.run(Call("stop", [q.job(job_id)], [], HandleReply.parse))
+        return self.run(stop(q, job_id))
 
     def watch(self, q: QueueKeys, job_id: str) -> WatchReply | None:
-        keys = [q.job(job_id), q.events, q.stream, q.ids]
-        args = [job_id, generated_entry(q.name, job_id) or ""]
-        return self.run(Call("watch", keys, args, WatchReply.parse))
+        return self.run(watch(q, job_id))
 
     def beat(self, workers: str, worker_id: str) -> int:
         return self.run(beat(workers, worker_id))
@@ -413,6 +411,19 @@ def resolve(
     keys = [q.job(job_id), q.stream, q.events, q.config, q.finished("cancelled")]
     args = [job_id, parent_queue, parent_id, state, defaults.RESULT_TTL, reason, error]
     return Call("resolve", keys, args, Resolved.parse)
+
+
+def requeue(q: QueueKeys, job_id: str) -> Call[HandleReply]:
+    return Call("requeue", [q.job(job_id), q.stream, q.dead], [job_id], HandleReply.parse)
+
+
+def stop(q: QueueKeys, job_id: str) -> Call[HandleReply]:
+    return Call("stop", [q.job(job_id)], [], HandleReply.parse)
+
+
+def watch(q: QueueKeys, job_id: str) -> Call[WatchReply | None]:
+    keys = [q.job(job_id), q.events, q.stream, q.ids]
+    return Call("watch", keys, [job_id, generated_entry(q.name, job_id) or ""], WatchReply.parse)
 
 
 def beat(workers: str, worker_id: str) -> Call[int]:

@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -23,7 +23,9 @@ from . import cluster
 from .clients import client_for, cluster_unavailable, redact
 from .keys import Keyspace
 from .scripts import Scripts
+from .steps import Steps, drive, send_sync
 
+T = TypeVar("T")
 DEFAULT_URL = defaults.DEFAULT_URL
 URL_ENV = defaults.URL_ENV
 SOCKET_TIMEOUT = 30.0
@@ -53,6 +55,11 @@ class Store:
         self.cluster = isinstance(client, RedisCluster)
         self._waiters: dict[threading.Thread, cluster.SlotWaiter] = {}
         self._waiters_lock = threading.Lock()
+
+    def run(self, steps: Steps[T], sending: int = 0) -> T:
+        """Run client logic written as steps (steps.py) on this client, guarded (see guard)."""
+        with self.guard(sending):
+            return drive(steps, lambda step: send_sync(self.redis, self.scripts, step))
 
     def declared_queues(self) -> list[str]:
         """Names of every declared queue, sorted."""
@@ -112,26 +119,17 @@ class Store:
         large = sending > MIN_BULK_LIMIT
         try:
             yield
-        except OutOfMemoryError as exc:
-            raise RedisOutOfMemory(redact(self.url)) from exc
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if large and isinstance(exc, redis.ConnectionError) and self._reachable():
+        except (redis.ConnectionError, redis.ResponseError) as exc:
+            refused_size = "protocol error" in str(exc).lower() or isinstance(exc, redis.ConnectionError)
+            if large and refused_size and not isinstance(exc, OutOfMemoryError) and self._reachable():
                 raise PayloadTooLarge(self._too_large(sending, exc)) from exc
-            raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
-        except RedisClusterException as exc:  # from a RedisCluster made outside connect()
-            if not cluster_unavailable(exc):
+            if (better := translate_error(exc, self.url, self.cluster)) is exc:
                 raise
-            raise RedisUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from exc
-        except MovedError as exc:
-            if self.cluster:
+            raise better from exc
+        except (redis.RedisError, RedisClusterException) as exc:
+            if (better := translate_error(exc, self.url, self.cluster)) is exc:
                 raise
-            raise ConfigurationError(
-                f"{redact(self.url)} is a Redis Cluster node: connect with redis+cluster://host:port"
-            ) from exc
-        except redis.ResponseError as exc:  # after MovedError, which is one
-            if large and "protocol error" in str(exc).lower():
-                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
-            raise
+            raise better from exc
 
     def _reachable(self) -> bool:
         try:
@@ -162,6 +160,24 @@ class Store:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.url)!r}, prefix={self.keys.prefix!r})"
+
+
+def translate_error(exc: BaseException, url: str, cluster: bool) -> BaseException:
+    """The error rqueues raises for what redis-py raised (``exc`` itself when nothing better):
+    RedisOutOfMemory, RedisUnavailable naming the server, a cluster node named by a plain URL."""
+    if isinstance(exc, OutOfMemoryError):
+        return RedisOutOfMemory(redact(url))
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}")
+    if isinstance(exc, RedisClusterException) and cluster_unavailable(
+        exc
+    ):  # a RedisCluster made outside connect()
+        return RedisUnavailable(f"cannot reach Redis at {redact(url)}: {exc}")
+    if isinstance(exc, MovedError) and not cluster:
+        return ConfigurationError(
+            f"{redact(url)} is a Redis Cluster node: connect with redis+cluster://host:port"
+        )
+    return exc
 
 
 def client_options(url: str) -> dict[str, Any]:

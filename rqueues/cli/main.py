@@ -14,6 +14,7 @@ from .. import defaults
 from ..backend.store import Store
 from ..errors import RqueuesError
 from ..job import Job
+from ..middleware import install_specs
 from ..observe.listing import gpus_text, list_workers, worker_gpus
 from ..options import ON_DUPLICATE, JobOptions
 from ..queue import Queue, queue_infos
@@ -194,6 +195,12 @@ def workers(conn: Store, as_json: bool, dead_after: float) -> None:
     help="Job slots (threads) in this worker.",
 )
 @click.option("--import", "imports", multiple=True, help="Module whose functions jobs may run; repeatable.")
+@click.option(
+    "--middleware",
+    "middleware",
+    multiple=True,
+    help="Middleware to install, as module:object (also in child processes); repeatable.",
+)
 @click.option("--burst", is_flag=True, help="Exit once no job is left.")
 @click.option("--worker-id", default=None, help="Worker id (default host.pid.random).")
 @click.option(
@@ -230,6 +237,7 @@ def worker(
     tags: tuple[str, ...],
     concurrency: int,
     imports: tuple[str, ...],
+    middleware: tuple[str, ...],
     burst: bool,
     worker_id: str | None,
     shutdown_timeout: float,
@@ -267,6 +275,7 @@ def worker(
         job_logs=JobLog(lines=job_logs, quiet=quiet),
         gpus=gpus,
     )
+    install_specs(middleware)  # after --import, the order a child that runs jobs has too
     run_instrumented(w, metrics, metrics_port, metrics_addr)
 
 

@@ -10,9 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from ..backend.deliveries import jobs_of
+from ..backend.deliveries import jobs_of_steps
 from ..backend.entries import job_id_of, read_entry
+from ..backend.keys import Keyspace
 from ..backend.pages import Hit, Index, index_of
+from ..backend.steps import Cmd, Ops, Recorder, Steps
 from ..backend.store import Store
 from ..checks import check_int
 from ..defaults import MAX_PAGE
@@ -63,6 +65,17 @@ def list_jobs(
     Pass the page's ``next_cursor`` as ``cursor`` to get the next page; a page may hold
     fewer than ``limit`` jobs when an index outlived a record (an expired result).
     """
+    return conn.run(list_jobs_steps(conn.keys, queues, state, limit, cursor))
+
+
+def list_jobs_steps(
+    keyspace: Keyspace,
+    queues: Iterable[str] | None = None,
+    state: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Steps[JobPage]:
+    """list_jobs as steps, for the asyncio client too."""
     if state is not None and state not in STATES:
         raise ConfigurationError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
     check_int("limit", limit, 1, MAX_PAGE)
@@ -70,10 +83,13 @@ def list_jobs(
     at = Cursor.decode(cursor, state) if cursor else Cursor(state)
     if not 0 <= at.phase < len(phases):
         raise ConfigurationError(f"invalid cursor {cursor!r}: no such page")
-    names = list(queues) if queues else conn.declared_queues()
-    with conn.guard():
-        hits, after = _hits(conn, names, phases, at, limit)
-        records = _records(conn, hits)
+    if queues:
+        names = list(queues)
+    else:
+        (members,) = yield Ops([Cmd("SMEMBERS", keyspace.queues)])
+        names = sorted(n.decode() for n in members)
+    hits, after = yield from _hits(keyspace, names, phases, at, limit)
+    records = yield from _records(keyspace, hits)
     return JobPage(tuple(records), after.encode() if after else None)
 
 
@@ -91,15 +107,15 @@ def progress_text(progress: Progress | None, attempts: int) -> str | None:
 
 
 def _hits(
-    conn: Store, names: list[str], phases: tuple[tuple[str, ...], ...], at: Cursor, limit: int
-) -> tuple[list[Hit], Cursor | None]:
+    keyspace: Keyspace, names: list[str], phases: tuple[tuple[str, ...], ...], at: Cursor, limit: int
+) -> Steps[tuple[list[Hit], Cursor | None]]:
     """Up to ``limit`` hits from ``at`` on, phase after phase, and where the next page starts."""
     hits: list[Hit] = []
     phase, marks, done = at.phase, dict(at.marks), set(at.done)
     while phase < len(phases) and len(hits) < limit:
         sources = [(q, s) for q in names for s in phases[phase] if (q, s) not in done]
-        indexes = [index_of(conn.keys.queue(q), s, marks.get((q, s))) for q, s in sources]
-        got, read = _merge(conn.redis, indexes, limit - len(hits))
+        indexes = [index_of(keyspace.queue(q), s, marks.get((q, s))) for q, s in sources]
+        got, read = yield from _merge(indexes, limit - len(hits))
         hits += got
         for source, (mark, ended) in zip(sources, read, strict=True):
             marks[source] = mark
@@ -113,10 +129,10 @@ def _hits(
     return hits, Cursor(at.state, phase, {k: m for k, m in marks.items() if m is not None}, frozenset(done))
 
 
-def _merge(client: Any, indexes: list[Index], count: int) -> tuple[list[Hit], list[tuple[Any, bool]]]:
+def _merge(indexes: list[Index], count: int) -> Steps[tuple[list[Hit], list[tuple[Any, bool]]]]:
     """The first ``count`` hits of the indexes merged in listing order, and per index its
     new mark and whether it was read to its end."""
-    found = _read(client, indexes, count + 1)  # one more tells whether an index goes on
+    found = yield from _read(indexes, count + 1)  # one more tells whether an index goes on
     newest_first = bool(indexes) and indexes[0].newest_first
     ranked = [[(h.order[0], i, h.order[1], h) for h in hs] for i, hs in enumerate(found)]
     merged = heapq.merge(*ranked, key=lambda r: r[:3], reverse=newest_first)
@@ -128,39 +144,38 @@ def _merge(client: Any, indexes: list[Index], count: int) -> tuple[list[Hit], li
     return taken, read
 
 
-def _read(client: Any, indexes: list[Index], count: int) -> list[list[Hit]]:
+def _read(indexes: list[Index], count: int) -> Steps[list[list[Hit]]]:
     """Up to ``count`` hits of each index, in two pipelined rounds: look, then read."""
-    pipe = client.pipeline(transaction=False)
+    pipe = Recorder()
     looks = []
     for ix in indexes:
         start = len(pipe)
         ix.look(pipe)
         looks.append((start, len(pipe)))
-    looked = pipe.execute(raise_on_error=False) if len(pipe) else []
+    looked = yield Ops(pipe.items, raise_first=False)
+    pipe = Recorder()
     reads = []
     for ix, (a, b) in zip(indexes, looks, strict=True):
         start = len(pipe)
         ix.read(pipe, looked[a:b], count)
         reads.append((start, len(pipe)))
-    replies = pipe.execute(raise_on_error=False) if len(pipe) else []
+    replies = yield Ops(pipe.items, raise_first=False)
     return [ix.hits(replies[a:b]) for ix, (a, b) in zip(indexes, reads, strict=True)]
 
 
-def _records(conn: Store, hits: list[Hit]) -> list[JobRecord]:
+def _records(keyspace: Keyspace, hits: list[Hit]) -> Steps[list[JobRecord]]:
     """The records of the page's jobs, one pipeline (after one more for running deliveries,
     whose job id is in their stream entry); a job whose record is gone or no longer in
     the listed state is left out."""
     ids = [h.job_id for h in hits]
     unknown = [i for i, h in enumerate(hits) if h.job_id is None and h.entry]
-    found = jobs_of(conn.redis, [(conn.keys.queue(hits[i].queue), hits[i].entry or "") for i in unknown])
+    found = yield from jobs_of_steps([(keyspace.queue(hits[i].queue), hits[i].entry or "") for i in unknown])
     for i, job in zip(unknown, found, strict=True):
         ids[i] = job
-    pipe = conn.redis.pipeline(transaction=False)
     listed = [(h, j) for h, j in zip(hits, ids, strict=True) if j is not None]
-    for h, job_id in listed:
-        pipe.hgetall(conn.keys.queue(h.queue).job(job_id))
+    raws = yield Ops([Cmd("HGETALL", keyspace.queue(h.queue).job(job_id)) for h, job_id in listed])
     records = []
-    for (h, job_id), raw in zip(listed, pipe.execute() if listed else [], strict=True):
+    for (h, job_id), raw in zip(listed, raws, strict=True):
         record = JobRecord.from_hash(h.queue, job_id, raw) if raw else None
         if record is not None and h.state == "scheduled":  # its score is its due time
             record = dataclasses.replace(record, due_at=float(h.order[0]) / 1000)

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import defaults
-from ..codec import decode_call, encode_error, encode_result
+from ..codec import decode_envelope, encode_error, encode_result
 from ..context import Flag, JobContext, _set_current
 from ..errors import ConfigurationError, JobTimeout, PayloadTooLarge, SerializationError, UnknownFunction
 from ..functions import FunctionRegistry
 from ..options import stored_timeout
 from ..retry import exception_names
 from .coroutines import run_coroutine
+from .hooks import with_middleware
 
 log = logging.getLogger("rqueues.worker")
 
@@ -86,13 +87,14 @@ def run_job(
 ) -> Outcome:
     """Run a job in the calling thread. Never raises: every failure becomes an Outcome."""
     try:
-        args, kwargs = decode_call(job.payload)
+        args, kwargs, meta = decode_envelope(job.payload)
     except SerializationError as exc:
         return Outcome(job, "dead", reason=str(exc))
     try:
         fn = functions.resolve(job.function)
     except UnknownFunction as exc:
         return Outcome(job, "refused", failure(exc), str(exc), exception_names(exc), permanent=True)
+    fn = with_middleware(fn, job, meta)  # the middleware's run hooks (hooks.py); fn itself if none
     ctx = JobContext(
         job.job_id, job.queue, job.function, job.attempts, job.cancel, job.gpus, job.report_progress
     )

@@ -10,6 +10,7 @@ from ..config import QueueConfig
 from ..retry import RetryPolicy
 from .acker import Acker
 from .execution import Claimed, Outcome
+from .hooks import notify_retry
 from .observer import Observer
 from .settle import settle, unsettled
 from .slots import Slots
@@ -47,6 +48,7 @@ class Finisher:
         job = outcome.claimed
         try:
             outcome = settle(outcome, self.policy(job))
+            notify_retry(outcome)  # middleware's on_retry (hooks.py); never raises
             if outcome.state == "refused":
                 self._refuse(outcome)
         except Exception as exc:

@@ -12,8 +12,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "rqueues"
 
 #: Lowest first. A module's layer is its subpackage; top-level modules are core or api.
-LAYERS = ("core", "backend", "api", "worker", "observe", "quickstart", "cli")
+LAYERS = ("core", "backend", "api", "worker", "observe", "aio", "tasks", "quickstart", "cli")
 API = {"queue", "job", "connection", "admin", "cron"}
+#: Top-level modules of a layer above the api: the decorator enqueues with either client.
+TOP = {"task": "tasks"}
 FACADES = {"rqueues", "rqueues.worker", "rqueues.cli", "rqueues.cli.__main__", "rqueues.worker.executors"}
 
 
@@ -26,6 +28,8 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 2 and parts[1] in API:
         return "api"
+    if len(parts) == 2 and parts[1] in TOP:
+        return TOP[parts[1]]
     if len(parts) >= 2 and parts[1] in LAYERS:
         return parts[1]
     return "core"
