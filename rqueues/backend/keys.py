@@ -93,6 +93,12 @@ class QueueKeys:
         return f"{self.base}:tombstones"
 
     @property
+    def flagged(self) -> str:
+        """Set of the jobs whose record carries a flag complete.lua must read (``watched``,
+        ``stop``): a completion reads no record while this set is empty."""
+        return f"{self.base}:flagged"
+
+    @property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 

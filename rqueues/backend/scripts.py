@@ -13,11 +13,11 @@ from importlib.resources import files
 from typing import Any, Generic, TypeVar
 
 from redis.cluster import ClusterPipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from .. import defaults
 from ..codec import encode_error
-from .entries import generated_entry, generated_id
+from .entries import FRESH, generated_entry, generated_id
 from .keys import FINISHED_STATES, GROUP, QueueKeys
 from .replies import ClaimReply, Dropped, GiveBack, HandleReply, PurgeReply, WatchReply, texts
 
@@ -161,6 +161,17 @@ class Scripts:
     # One typed method per script: each sends its Call now.
 
     def enqueue(self, q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> list[str]:
+        """Rows as enqueue() takes them; the entry ids. Raises ResponseError NOQUEUE or
+        DUPLICATE as enqueue.lua does."""
+        if len(jobs) == 1 and not jobs[0][0] and not jobs[0][2]:
+            # One job to run now with a generated id: its fresh entry is all it writes, so
+            # one XADD does what the script would, without Lua. NOMKSTREAM stands for the
+            # script's declared check: declare creates the stream (with its group) and
+            # drop_queue.lua deletes it with the config, in one call.
+            entry = self._client.execute_command("XADD", q.stream, "NOMKSTREAM", "*", FRESH, jobs[0][1])
+            if entry is None:
+                raise ResponseError("NOQUEUE")
+            return [entry.decode() if isinstance(entry, bytes) else entry]
         return self.run(enqueue(q, jobs))
 
     def claim(
@@ -199,10 +210,10 @@ class Scripts:
         return self.run(Call("requeue", [q.job(job_id), q.stream, q.dead], [job_id], HandleReply.parse))
 
     def stop(self, q: QueueKeys, job_id: str) -> HandleReply:
-        return self.run(Call("stop", [q.job(job_id)], [], HandleReply.parse))
+        return self.run(Call("stop", [q.job(job_id), q.flagged], [job_id], HandleReply.parse))
 
     def watch(self, q: QueueKeys, job_id: str) -> WatchReply | None:
-        keys = [q.job(job_id), q.events, q.stream, q.ids]
+        keys = [q.job(job_id), q.events, q.stream, q.ids, q.flagged]
         args = [job_id, generated_entry(q.name, job_id) or ""]
         return self.run(Call("watch", keys, args, WatchReply.parse))
 
@@ -289,13 +300,20 @@ def claim(
 
 
 def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED) -> Call[int]:
-    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job;
-    ``stopped`` is the error stored for a job whose record carries a stop request."""
+    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms[, attempt
+    number]) per job, the attempt number as the claim returned it (left out, the script
+    reads it from the record); ``stopped`` is the error stored for a job whose record
+    carries a stop request."""
     keys = [
         q.stream, q.leases, q.events, q.config, q.scheduled,
-        *(q.finished(s) for s in FINISHED_STATES), *(q.job(o[1]) for o in outcomes),
+        *(q.finished(s) for s in FINISHED_STATES), q.flagged, *(q.job(o[1]) for o in outcomes),
     ]  # fmt: skip
-    return Call("complete", keys, [GROUP, stopped, *(v for o in outcomes for v in o)], int)
+    args: list[Any] = [GROUP, stopped, q.job_prefix]
+    for o in outcomes:
+        args.extend(o)
+        if len(o) == 6:
+            args.append("")
+    return Call("complete", keys, args, int)
 
 
 def deadletter(q: QueueKeys, entries: Sequence[Sequence[str]]) -> Call[int]:
@@ -367,7 +385,7 @@ def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     """Remove a queue's keys but its job records; refused while jobs run unless ``drop_running``."""
     keys = [
         q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids, q.tombstones,
-        *(q.finished(s) for s in FINISHED_STATES),
+        *(q.finished(s) for s in FINISHED_STATES), q.flagged,
     ]  # fmt: skip
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
 

@@ -95,8 +95,9 @@ class Acker:
             calls.add(scripts.deadletter(self._conn.keys.queue(name), dead_rows))
         for name, items in done.items():
             rows = [
-                (o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl, o.delay_ms)
+                (c.entry, c.job_id, o.state, o.blob, c.result_ttl, o.delay_ms, c.attempts)
                 for o in items
+                for c in (o.claimed,)
             ]
             calls.add(scripts.complete(self._conn.keys.queue(name), rows))
         calls.execute(raise_first=True)

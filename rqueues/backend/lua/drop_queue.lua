@@ -4,7 +4,7 @@
 -- call, so no claim can take a job of the queue once this returns.
 -- KEYS[1] config, KEYS[2] stream, KEYS[3] leases, KEYS[4] scheduled, KEYS[5] dead,
 -- KEYS[6] events, KEYS[7] stats, KEYS[8] ids (the queued jobs with ids of their own),
--- KEYS[9] tombstones
+-- KEYS[9] tombstones, KEYS[10..12] finished indexes, KEYS[13] flagged
 -- ARGV[1] group, ARGV[2] 1 to remove it even with jobs running
 -- Returns {1, keys removed} when removed, {0, running} when refused because
 -- `running` deliveries are held (unexpired leases or pending entries), {-1} when
