@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 
 import redis
@@ -18,6 +19,8 @@ from .refusal import Refusal, Refusals
 
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
+#: Most outcomes one flush waits for while it lingers.
+ACK_BATCH = 64
 
 
 class Acker:
@@ -35,6 +38,7 @@ class Acker:
         self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
         self._give_up = threading.Event()
+        self.linger = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -64,10 +68,29 @@ class Acker:
                     stop = True
                 else:
                     batch.append(item)
+            if batch and not stop and self.linger:
+                stop = self._gather(batch)
             if batch:
                 self._flush(batch)
             if stop:
                 return
+
+    def _gather(self, batch: list[Outcome]) -> bool:
+        """Add outcomes that arrive within ``linger`` while more held jobs may end; whether
+        the stop marker came."""
+        deadline = time.monotonic() + self.linger
+        while len(batch) < ACK_BATCH and len(self._held) > len(batch):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                item = self._todo.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
 
     def _flush(self, batch: list[Outcome]) -> None:
         delay = 0.05

@@ -35,6 +35,11 @@ from .slots import Slots
 log = logging.getLogger("rqueues.worker")
 
 MISSING_RECORD = "job record missing (expired or deleted before it ran)"
+#: Jobs claimed ahead, per slot, at most, while every queue consumed has no cap and its
+#: jobs are short (slots.SHORT_JOB_SECONDS).
+AHEAD_PER_SLOT = 4
+#: How long the acker waits for more outcomes while jobs are claimed ahead (s).
+ACK_LINGER = 0.002
 #: Scheduled jobs moved per queue per step.
 PROMOTE_BATCH = 100
 
@@ -76,6 +81,7 @@ class Dispatcher:
         self.due: dict[str, float] = {}  # queue -> clock() time its earliest scheduled job is due
         self._rotate = 0
         self._clock_offset_ms = 0.0  # Redis time minus local time, from claim replies
+        slots.submit = executor.submit  # a slot that ends a job starts the next one claimed ahead
 
     def promote_due(self) -> int:
         """Move scheduled jobs (retries, delayed jobs) that are due onto their streams."""
@@ -92,7 +98,10 @@ class Dispatcher:
 
     def claim_once(self) -> ClaimRound:
         """Claim jobs for the free slots from each queue in turn, rotating the first."""
-        free = self.slots.free
+        ahead = self._ahead_limit()
+        self.slots.ahead_limit = ahead
+        self.acker.linger = ACK_LINGER if ahead else 0.0
+        free = self.slots.free + max(0, ahead - self.slots.waiting)
         result = ClaimRound()
         progressed = False
         names = self.queues[self._rotate :] + self.queues[: self._rotate]
@@ -134,6 +143,18 @@ class Dispatcher:
         result.claimed = result.claimed or int(progressed)
         return result
 
+    def _ahead_limit(self) -> int:
+        """How many jobs may wait ahead of the slots: none while a consumed queue has a cap
+        (a capped queue never gives more leases than there are free slots, and jobs ahead
+        would keep its claims waiting), nor before the jobs run so far proved short."""
+        if not self.queues or not self.slots.short:
+            return 0
+        for name in self.queues:
+            config = self.configs.get(name)
+            if config is None or config.concurrency > 0:
+                return 0
+        return AHEAD_PER_SLOT * self.slots.total
+
     def _start(self, queue: str, taken: Sequence[Delivery]) -> int:
         """Hand the jobs the claim started to slots; returns how many entries were taken.
 
@@ -158,11 +179,10 @@ class Dispatcher:
                 missing.append(Outcome(job, "dead", reason=MISSING_RECORD))
         self.held.add(runnable)
         self.held.add(o.claimed for o in missing)
-        self.slots.take(len(runnable))
         self.observer.claimed(queue, runnable)
         for outcome in missing:  # first: they were claimed before any of these jobs can finish
             self.acker.put(outcome)
-        for job in runnable:
+        for job in self.slots.place(runnable):  # the rest wait ahead for a slot
             self.executor.submit(job)
         return len(taken)
 

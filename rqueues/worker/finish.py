@@ -58,7 +58,7 @@ class Finisher:
             log.exception("observer failed on job %s", job.job_id)
         finally:
             self._acker.put(outcome)
-            self._slots.release()
+            self._slots.finished(job.ran_for)  # frees the slot, or starts a job claimed ahead in it
 
     def policy(self, job: Claimed) -> RetryPolicy:
         config = self._configs().get(job.queue)

@@ -106,7 +106,9 @@ def test_a_batch_of_a_deleted_queue_completes_nothing(conn: Connection, q: Queue
     assert conn.scripts.complete(q.keys, succeed(taken)) == 0
 
 
-def test_a_watched_running_job_wakes_its_waiter_and_leaves_the_flagged_set(conn: Connection, q: Queue) -> None:
+def test_a_watched_running_job_wakes_its_waiter_and_leaves_the_flagged_set(
+    conn: Connection, q: Queue
+) -> None:
     job = q.enqueue("tasks:add", 1, 1)
     other = q.enqueue("tasks:add", 2, 1)
     taken = claim(conn, q, 2)
