@@ -69,8 +69,8 @@ class JobLog(Observer):
         level = _FAILED.get(state)
         if level is None:
             if self._wants_lines(job.queue):
-                what = (job.job_id, state, seconds, job.function)
-                _line(logging.INFO, "job %s %s in %.3fs: %s", *what, extra=fields)
+                line = (job.job_id, state, seconds, job.function)
+                _line(logging.INFO, "job %s %s in %.3fs: %s", *line, extra=fields)
             return
         error = decode_error(outcome.blob) if state != "dead" else {"message": outcome.reason}
         what = "will be retried" if state == "retry" else state
