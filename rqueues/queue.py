@@ -15,7 +15,7 @@ from .admin import Purged, delete_queue, purge_queue
 from .backend import dependencies, scripts
 from .backend.counts import read_counts
 from .backend.dependencies import Ref
-from .backend.entries import generated_id, pack_fresh
+from .backend.entries import FRESH, generated_id, pack_fresh
 from .backend.keys import GROUP, Keyspace, QueueKeys, check_queue_name
 from .backend.steps import Cmd, Ops, Script, Steps
 from .backend.store import Store, as_store
@@ -327,7 +327,16 @@ def enqueue_steps(
                         f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, "
                         "which does not exist"
                     )
-        if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
+        if len(rows) == 1 and not any(rows[0][i] for i in (0, 2, 3, 4)):
+            # One job to run now with a generated id (no unique key, no parents): its fresh
+            # entry is all it writes, so one XADD does what the script would, without Lua.
+            # NOMKSTREAM stands for the script's declared check: declare creates the stream
+            # (with its group) and drop_queue.lua deletes it with the config, in one call.
+            (entry,) = yield Ops([Cmd("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, rows[0][1])])
+            if entry is None:
+                raise QueueNotDeclared(keys.name)
+            entries = [entry.decode() if isinstance(entry, bytes) else entry]
+        elif len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
             entries = yield Script(scripts.enqueue(keys, rows))
         else:
             yield from _check_free(keys, chosen)

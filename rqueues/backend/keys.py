@@ -127,6 +127,12 @@ class QueueKeys:
         return f"{self.base}:cron_ticks"
 
     @property
+    def flagged(self) -> str:
+        """Set of the jobs whose record carries a flag complete.lua must read (``watched``,
+        ``stop``, ``dependents``): a completion reads no record while this set is empty."""
+        return f"{self.base}:flagged"
+
+    @property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 

@@ -177,6 +177,8 @@ class Scripts:
     # One typed method per script: each sends its Call now.
 
     def enqueue(self, q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> list[str]:
+        """Rows as enqueue() takes them; the entry ids. Raises ResponseError NOQUEUE or
+        DUPLICATE as enqueue.lua does (Queue.enqueue_many writes a lone job with one XADD)."""
         return self.run(enqueue(q, jobs))
 
     def claim(
@@ -320,9 +322,11 @@ def claim(
 
 
 def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED) -> Call[int]:
-    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms) per job;
-    ``stopped`` is the error stored for a job whose record carries a stop request. The
-    number completed; see complete_noting for the jobs whose dependents are to be told."""
+    """outcomes: (entry id, job id, state, blob, result ttl s, retry delay ms[, attempt
+    number]) per job, the attempt number as the claim returned it (left out, the script
+    reads it from the record); ``stopped`` is the error stored for a job whose record
+    carries a stop request. The number completed; see complete_noting for the jobs whose
+    dependents are to be told."""
     call = complete_noting(q, outcomes, stopped)
     return Call(call.name, call.keys, call.args, lambda raw: Completed.parse(raw).count)
 
@@ -333,9 +337,14 @@ def complete_noting(
     """complete, replying also the finished jobs that have dependents to tell."""
     keys = [
         q.stream, q.leases, q.events, q.config, q.scheduled,
-        *(q.finished(s) for s in FINISHED_STATES), *(q.job(o[1]) for o in outcomes),
+        *(q.finished(s) for s in FINISHED_STATES), q.flagged, *(q.job(o[1]) for o in outcomes),
     ]  # fmt: skip
-    return Call("complete", keys, [GROUP, stopped, *(v for o in outcomes for v in o)], Completed.parse)
+    args: list[Any] = [GROUP, stopped, q.job_prefix]
+    for o in outcomes:
+        args.extend(o)
+        if len(o) == 6:
+            args.append("")
+    return Call("complete", keys, args, Completed.parse)
 
 
 def deadletter(q: QueueKeys, entries: Sequence[Sequence[str]]) -> Call[int]:
@@ -418,11 +427,12 @@ def requeue(q: QueueKeys, job_id: str) -> Call[HandleReply]:
 
 
 def stop(q: QueueKeys, job_id: str) -> Call[HandleReply]:
-    return Call("stop", [q.job(job_id)], [], HandleReply.parse)
+    """Ask for a running job to stop; the job joins the flagged set complete.lua reads."""
+    return Call("stop", [q.job(job_id), q.flagged], [job_id], HandleReply.parse)
 
 
 def watch(q: QueueKeys, job_id: str) -> Call[WatchReply | None]:
-    keys = [q.job(job_id), q.events, q.stream, q.ids]
+    keys = [q.job(job_id), q.events, q.stream, q.ids, q.flagged]
     return Call("watch", keys, [job_id, generated_entry(q.name, job_id) or ""], WatchReply.parse)
 
 
@@ -443,7 +453,7 @@ def drop_queue(q: QueueKeys, drop_running: bool) -> Call[HandleReply]:
     keys = [
         q.config, q.stream, q.leases, q.scheduled, q.dead, q.events, q.stats, q.ids, q.tombstones,
         *(q.finished(s) for s in FINISHED_STATES), q.unique, q.deferred, q.notify,
-        q.starts, q.cron, q.cron_ticks,
+        q.starts, q.cron, q.cron_ticks, q.flagged,
     ]  # fmt: skip
     return Call("drop_queue", keys, [GROUP, 1 if drop_running else 0], HandleReply.parse)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 
 import redis
@@ -21,6 +22,8 @@ from .refusal import Refusal, Refusals
 
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
+#: Most outcomes one flush waits for while it lingers.
+ACK_BATCH = 64
 
 
 class Acker:
@@ -46,6 +49,7 @@ class Acker:
         self._todo: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="rqueues-acker", daemon=True)
         self._give_up = threading.Event()
+        self.linger = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -75,10 +79,29 @@ class Acker:
                     stop = True
                 else:
                     batch.append(item)
+            if batch and not stop and self.linger:
+                stop = self._gather(batch)
             if batch:
                 self._flush(batch)
             if stop:
                 return
+
+    def _gather(self, batch: list[Outcome]) -> bool:
+        """Add outcomes that arrive within ``linger`` while more held jobs may end; whether
+        the stop marker came."""
+        deadline = time.monotonic() + self.linger
+        while len(batch) < ACK_BATCH and len(self._held) > len(batch):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                item = self._todo.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
 
     def _flush(self, batch: list[Outcome]) -> None:
         delay = 0.05
@@ -110,8 +133,9 @@ class Acker:
         completed = []
         for name, items in done.items():
             rows = [
-                (o.claimed.entry, o.claimed.job_id, o.state, o.blob, o.claimed.result_ttl, o.delay_ms)
+                (c.entry, c.job_id, o.state, o.blob, c.result_ttl, o.delay_ms, c.attempts)
                 for o in items
+                for c in (o.claimed,)
             ]
             completed.append((name, calls.add(scripts.complete_noting(self._conn.keys.queue(name), rows))))
         calls.execute(raise_first=True)

@@ -36,6 +36,11 @@ from .slots import Slots
 log = logging.getLogger("rqueues.worker")
 
 MISSING_RECORD = "job record missing (expired or deleted before it ran)"
+#: Jobs claimed ahead, per slot, at most, while every queue consumed has no cap and its
+#: jobs are short (slots.SHORT_JOB_SECONDS).
+AHEAD_PER_SLOT = 4
+#: How long the acker waits for more outcomes while jobs are claimed ahead (s).
+ACK_LINGER = 0.002
 #: Scheduled jobs moved per queue per step.
 PROMOTE_BATCH = 100
 
@@ -80,6 +85,7 @@ class Dispatcher:
         self.permits: dict[str, float] = {}  # rate-bound queue -> clock() time of its next permit
         self._rotate = 0
         self._clock_offset_ms = 0.0  # Redis time minus local time, from claim replies
+        slots.submit = executor.submit  # a slot that ends a job starts the next one claimed ahead
 
     def promote_due(self) -> int:
         """Move scheduled jobs (retries, delayed jobs) that are due onto their streams."""
@@ -96,7 +102,10 @@ class Dispatcher:
 
     def claim_once(self) -> ClaimRound:
         """Claim jobs for the free slots from each queue in turn, rotating the first."""
-        free = self.slots.free
+        ahead = self._ahead_limit()
+        self.slots.ahead_limit = ahead
+        self.acker.linger = ACK_LINGER if ahead else 0.0
+        free = self.slots.free + max(0, ahead - self.slots.waiting)
         result = ClaimRound()
         progressed = False
         self.permits.clear()  # each claim below says again when its permit is due
@@ -163,6 +172,19 @@ class Dispatcher:
             result.idle = False
         return want
 
+    def _ahead_limit(self) -> int:
+        """How many jobs may wait ahead of the slots: none while a consumed queue has a cap
+        (a capped queue never gives more leases than there are free slots, and jobs ahead
+        would keep its claims waiting), a rate limit (a permit is a start, not a wait) or
+        GPU needs (devices go to running jobs), nor before the jobs run so far proved short."""
+        if not self.queues or not self.slots.short:
+            return 0
+        for name in self.queues:
+            config = self.configs.get(name)
+            if config is None or config.concurrency > 0 or config.rate_limit or config.gpus_per_job:
+                return 0
+        return AHEAD_PER_SLOT * self.slots.total
+
     def _start(self, queue: str, taken: Sequence[Delivery]) -> int:
         """Hand the jobs the claim started to slots; returns how many entries were taken.
 
@@ -187,12 +209,12 @@ class Dispatcher:
                 missing.append(Outcome(job, "dead", reason=MISSING_RECORD))
         self.held.add(runnable)
         self.held.add(o.claimed for o in missing)
-        self.slots.take(len(runnable))
         self.observer.claimed(queue, runnable)
         for outcome in missing:  # first: they were claimed before any of these jobs can finish
             self.acker.put(outcome)
         for job in runnable:
             self.gpus.assign(job, config)  # the devices _gpu_want counted for it
+        for job in self.slots.place(runnable):  # the rest wait ahead for a slot (never GPU jobs)
             self.executor.submit(job)
         return len(taken)
 

@@ -63,7 +63,7 @@ class Finisher:
         finally:
             self._acker.put(outcome)
             self._release_devices(job)  # before the slot: a claim the slot wakes finds them free
-            self._slots.release()
+            self._slots.finished(job.ran_for)  # frees the slot, or starts a job claimed ahead in it
 
     def _release_devices(self, job: Claimed) -> None:
         if self._release is None:

@@ -23,6 +23,13 @@ log = logging.getLogger("rqueues.jobs")
 _FAILED = {"failed": logging.ERROR, "retry": logging.WARNING, "dead": logging.ERROR}
 
 
+def _line(level: int, msg: str, *args: object, extra: dict[str, object]) -> None:
+    """``log.log`` without its search of the stack for the caller (a tenth of a line's cost at
+    thousands of lines a second): the record names this module, line 0."""
+    if log.isEnabledFor(level):
+        log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None, None, extra))
+
+
 def job_fields(job: Claimed) -> dict[str, object]:
     return {"queue": job.queue, "function": job.function, "job_id": job.job_id, "attempt": job.attempts}
 
@@ -45,9 +52,9 @@ class JobLog(Observer):
         if not jobs or not self._wants_lines(queue):
             return
         for job in jobs:
-            log.info(
-                "job %s started: %s on %s, attempt %d", job.job_id, job.function, queue, job.attempts,
-                extra=job_fields(job),
+            _line(
+                logging.INFO, "job %s started: %s on %s, attempt %d", job.job_id, job.function, queue,
+                job.attempts, extra=job_fields(job),
             )  # fmt: skip
 
     def stored(self, outcomes: Sequence[Outcome]) -> None:
@@ -62,7 +69,8 @@ class JobLog(Observer):
         level = _FAILED.get(state)
         if level is None:
             if self._wants_lines(job.queue):
-                log.info("job %s %s in %.3fs: %s", job.job_id, state, seconds, job.function, extra=fields)
+                line = (job.job_id, state, seconds, job.function)
+                _line(logging.INFO, "job %s %s in %.3fs: %s", *line, extra=fields)
             return
         error = decode_error(outcome.blob) if state != "dead" else {"message": outcome.reason}
         what = "will be retried" if state == "retry" else state

@@ -235,3 +235,33 @@ def test_a_reclaimed_parent_keeps_its_dependent_waiting_until_it_succeeds(
     assert child.state == "deferred"  # a reclaim is not final
     conn.redis.rpush(gate, "go")
     assert child.wait(timeout=20) == 7
+
+
+def test_a_parent_is_noted_when_the_worker_passes_its_attempt(
+    qs: tuple[Queue, Queue], conn: Connection
+) -> None:
+    """A worker passes each attempt's number, and complete.lua then reads no record unless the
+    job is flagged: registering a dependent flags its parent, so the parent is still noted."""
+    a, b = qs
+    parent = a.enqueue(tasks.add, 1, 2)
+    child = b.options(depends_on=[parent]).enqueue(tasks.add, 3, 4)
+    assert conn.redis.sismember(a.keys.flagged, parent.id)
+    entry, job_id = claim(conn, "alpha")
+    row = (entry, job_id, "succeeded", encode_result(3), 60, 0, 1)  # as the acker sends it
+    assert conn.scripts.run(scripts.complete_noting(a.keys, [row])).noted == (parent.id,)
+    assert not conn.redis.sismember(a.keys.flagged, parent.id)  # it ended: it leaves the set
+    assert child.state == "deferred"  # told by whoever stored the outcome (here: nobody yet)
+    sweep(conn)
+    assert child.state == "queued"
+
+
+def test_an_unflagged_completion_reads_no_record(qs: tuple[Queue, Queue], conn: Connection) -> None:
+    a, _ = qs
+    a.enqueue(tasks.add, 1, 2)
+    entry, job_id = claim(conn, "alpha")
+    conn.redis.config_resetstat()
+    row = (entry, job_id, "succeeded", encode_result(3), 60, 0, 1)
+    assert conn.scripts.run(scripts.complete_noting(a.keys, [row])).noted == ()
+    stats = conn.redis.info("commandstats")
+    assert stats["cmdstat_hmget"]["calls"] == 1  # the queue's config, not the job's record
+    assert "cmdstat_hexists" not in stats and "cmdstat_hget" not in stats

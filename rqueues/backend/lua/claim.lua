@@ -152,9 +152,14 @@ for _, entry in ipairs(r[1][2]) do
     -- Fresh, and not cancelled: started here (a 'queued' record was written by watch.lua).
     local key = prefix .. job.job
     local enqueued = string.match(id, '^(%d+)')
-    redis.call('HSET', key, 'state', 'running', 'function', job.fn, 'payload', job.payload,
-      'enqueued_at', enqueued, 'started_at', now, 'worker', worker, 'attempts', 1)
-    if job.options then redis.call('HSET', key, 'options', job.options) end
+    if job.options then  -- one HSET either way
+      redis.call('HSET', key, 'state', 'running', 'function', job.fn, 'payload', job.payload,
+        'enqueued_at', enqueued, 'started_at', now, 'worker', worker, 'attempts', 1,
+        'options', job.options)
+    else
+      redis.call('HSET', key, 'state', 'running', 'function', job.fn, 'payload', job.payload,
+        'enqueued_at', enqueued, 'started_at', now, 'worker', worker, 'attempts', 1)
+    end
     if job.custom then redis.call('HDEL', KEYS[7], job.job) end  -- no longer waiting
     deliver('run', id, job.job, job.fn, job.payload, 1, job.options or '', enqueued)
   else

@@ -10,59 +10,98 @@
 -- A final outcome also enters its state's finished index (index_finished, from
 -- finished_index.lua), bounded by the queue's result TTL, releases its unique key and,
 -- when it has dependents, is noted for the notifier (flow_final, flow.lua).
+-- The common case costs one HSET and one EXPIRE per job, the rest once per call:
+--   one XACK names every delivery; when it counts them all, all were pending. Else the
+--   pending ones are those whose entry is still in the stream: every script that ends
+--   a delivery (this one, giveback, deadletter, unrun, the claim's tombstones) deletes
+--   its entry in the same call as its XACK.
+--   no record is read while the flagged set KEYS[9] is empty: stop.lua, watch.lua and
+--   depend.lua add each job they flag to it, and the caller passes the attempt's number. While it
+--   is not empty each record is read (HMGET), a flagged job that ends leaves the set,
+--   and a few members of jobs that ended elsewhere (cancelled, dead, expired) are
+--   removed per call.
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5] scheduled,
--- KEYS[6..8] finished indexes: succeeded, failed, cancelled; KEYS[9..] job hashes
--- ARGV[1] group, ARGV[2] the error stored for a stopped job (msgpack);
---         then per job 6 values: entry id, job id, state, outcome blob,
---         result ttl (s), retry delay (ms)
+-- KEYS[6..8] finished indexes: succeeded, failed, cancelled; KEYS[9] flagged;
+-- KEYS[10..] job hashes
+-- ARGV[1] group, ARGV[2] the error stored for a stopped job (msgpack), ARGV[3] job key
+--         prefix (rqueues:{q:NAME}:job:); then per job 7 values: entry id, job id, state, outcome blob,
+--         result ttl (s), retry delay (ms), attempt number ('' to read it from the record)
 --   state ''       leave the record as it is (a consumed tombstone)
 --         'retry'  keep the error as this attempt's, schedule the job after the delay
 --         other    final: the blob goes to 'result' when 'succeeded', else to 'error'
--- Derived keys: the queue's unique hash and notify zset (flow.lua).
+-- Derived keys: ARGV[3] .. job id, the records of flagged jobs (same hash tag); the
+-- queue's unique hash and notify zset (flow.lua).
 -- Returns the number of deliveries that were still pending (and so completed), or, when
 -- a finished job has dependents to tell, {that number, job id, ...} of those jobs.
 -- Under OOM: allowed (flags=allow-oom): it settles work already taken and frees its lease.
+local FIRST, STRIDE = 10, 7
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local cfg = redis.call('HMGET', KEYS[4], 'concurrency', 'result_ttl')
 local capped = tonumber(cfg[1] or '0') > 0
+local n = #KEYS - FIRST + 1
+local ids = {}
+for i = 1, n do ids[i] = ARGV[(i - 1) * STRIDE + 4] end
+local acked = 0
+for i = 1, n, 500 do  -- slices stay below Lua's unpack limit
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids, i, math.min(i + 499, n)))
+end
+local pending = nil  -- nil: every delivery named was pending
+if acked < n then
+  pending = {}
+  for i = 1, n do
+    pending[i] = redis.call('XRANGE', KEYS[1], ids[i], ids[i])[1] ~= nil
+  end
+end
+local flagged = redis.call('EXISTS', KEYS[9]) == 1
 local entries = {}
 local finished = {succeeded = {}, failed = {}, cancelled = {}}
 local base, noted = flow_base(KEYS[1]), {}
-for i = 9, #KEYS do
-  local a = (i - 9) * 6 + 2
-  local entry, job, state, blob = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local ttl, delay = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local key = KEYS[i]
-  if redis.call('XACK', KEYS[1], ARGV[1], entry) == 1 then
+for i = 1, n do
+  if not pending or pending[i] then
+    local a = (i - 1) * STRIDE + 3
+    local entry, job, state, blob = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+    local ttl, delay, attempts = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7]
+    local key = KEYS[FIRST + i - 1]
     entries[#entries + 1] = entry
-    local v = redis.call('HMGET', key, 'state', 'attempts', 'watched', 'stop', 'dependents')
-    local watched = false
-    if v[1] then
-      local attempts = v[2] or '0'
+    local recorded, watched, flags, deps = true, false, false, false
+    if flagged or attempts == '' then
+      local v = redis.call('HMGET', key, 'state', 'attempts', 'watched', 'stop', 'dependents')
+      recorded, watched, flags = v[1] ~= false, v[3] ~= false, (v[3] or v[4] or v[5]) ~= false
+      deps = v[5] ~= false
+      attempts = v[2] or '0'
       if v[4] and (state == 'succeeded' or state == 'failed' or state == 'retry') then
         state, blob = 'cancelled', ARGV[2]
       end
+    end
+    if recorded then
       if state == 'retry' then
         redis.call('HSET', key, 'state', 'scheduled', 'error', blob, 'error.' .. attempts, blob)
         redis.call('ZADD', KEYS[5], now + delay, job)
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'scheduled', job)
       elseif state == 'succeeded' then
         redis.call('HSET', key, 'state', state, 'finished_at', now, 'result', blob)
-        watched = v[3] ~= false
       elseif state ~= '' then
         redis.call('HSET', key, 'state', state, 'finished_at', now, 'error', blob, 'error.' .. attempts, blob)
-        watched = v[3] ~= false
       end
       if ttl > 0 and state ~= 'retry' then redis.call('EXPIRE', key, ttl) end
       if finished[state] then
         table.insert(finished[state], job)
-        if flow_final(base, key, job, now, v[5] ~= false) then noted[#noted + 1] = job end
+        if flow_final(base, key, job, now, deps) then noted[#noted + 1] = job end
       end
+      if flags and state ~= 'retry' then redis.call('SREM', KEYS[9], job) end
     end
+    watched = watched and state ~= 'retry' and state ~= ''
     if watched or capped then
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job)
     end
+  end
+end
+if flagged then
+  -- Jobs flagged then ended by another script (cancelled, dead-lettered) or expired.
+  for _, job in ipairs(redis.call('SRANDMEMBER', KEYS[9], 5)) do
+    local state = redis.call('HGET', ARGV[3] .. job, 'state')
+    if not state or finished[state] or state == 'dead' then redis.call('SREM', KEYS[9], job) end
   end
 end
 -- One XDEL and one ZREM for the batch, in slices that stay below Lua's unpack limit.

@@ -7,6 +7,7 @@
 -- here, state 'queued' from the entry, to carry its dependents (as watch.lua does for
 -- the watched flag): the claim that takes the entry completes it.
 -- KEYS[1] parent job hash, KEYS[2] stream, KEYS[3] ids
+-- Derived keys: the queue's flagged set (complete.lua), from KEYS[1]'s hash tag.
 -- ARGV[1] parent job id, ARGV[2] the entry id a generated parent id names ('' for a
 -- chosen id: the ids hash maps it to its entry), ARGV[3] the dependent's queue,
 -- ARGV[4] the dependent's job id
@@ -45,4 +46,6 @@ for _, d in ipairs(dependents) do
 end
 dependents[#dependents + 1] = {ARGV[3], ARGV[4]}
 redis.call('HSET', KEYS[1], 'dependents', cjson.encode(dependents))
+-- complete.lua reads the records of flagged jobs only: this one now has dependents to tell.
+redis.call('SADD', string.match(KEYS[1], '^(.-{q:[^}]*})') .. ':flagged', ARGV[1])
 return {state}

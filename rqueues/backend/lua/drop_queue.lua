@@ -6,7 +6,7 @@
 -- KEYS[6] events, KEYS[7] stats, KEYS[8] ids (the queued jobs with ids of their own),
 -- KEYS[9] tombstones, KEYS[10..12] finished indexes, KEYS[13] unique hash, KEYS[14]
 -- deferred zset, KEYS[15] notify zset, KEYS[16] starts (the rate limit's window),
--- KEYS[17] cron (the periodic schedules), KEYS[18] cron_ticks
+-- KEYS[17] cron (the periodic schedules), KEYS[18] cron_ticks, KEYS[19] flagged
 -- ARGV[1] group, ARGV[2] 1 to remove it even with jobs running
 -- Returns {1, keys removed} when removed, {0, running} when refused because
 -- `running` deliveries are held (unexpired leases or pending entries), {-1} when

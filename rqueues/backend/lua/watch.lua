@@ -5,7 +5,8 @@
 -- record to carry the flag: it gets one here, state 'queued' with the entry's
 -- function, payload and options, which the claim that takes the entry then
 -- completes (claim.lua runs a fresh entry whose record says 'queued').
--- KEYS[1] job hash, KEYS[2] events, KEYS[3] stream, KEYS[4] ids
+-- A job not finished yet joins the flagged set, so complete.lua reads its record.
+-- KEYS[1] job hash, KEYS[2] events, KEYS[3] stream, KEYS[4] ids, KEYS[5] flagged
 -- ARGV[1] job id, ARGV[2] the entry id a generated job id names ('' for a chosen id:
 -- the ids hash maps it to its entry)
 -- Returns {state, last events id}, or {} when the job does not exist.
@@ -37,5 +38,8 @@ if not state then
   if job[3] then redis.call('HSET', KEYS[1], 'options', job[3]) end
 end
 redis.call('HSET', KEYS[1], 'watched', 1)
+if state == 'queued' or state == 'running' or state == 'scheduled' then
+  redis.call('SADD', KEYS[5], ARGV[1])
+end
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 return {state, last[1] and last[1][1] or '0-0'}
