@@ -5,11 +5,13 @@ from .connection import Connection, connect
 from .context import JobContext, current_job
 from .defaults import VERSION
 from .errors import (
+    ChildDied,
     ConfigurationError,
     DuplicateJob,
     JobCancelled,
     JobFailed,
     JobNotFound,
+    JobOutOfMemory,
     JobTimeout,
     PayloadTooLarge,
     QueueNotDeclared,
@@ -29,6 +31,7 @@ from .worker.lifecycle import Worker
 __version__ = VERSION
 
 __all__ = [
+    "ChildDied",
     "ConfigurationError",
     "Connection",
     "DuplicateJob",
@@ -38,6 +41,7 @@ __all__ = [
     "JobFailed",
     "JobNotFound",
     "JobOptions",
+    "JobOutOfMemory",
     "JobRecord",
     "JobTimeout",
     "PayloadTooLarge",

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import redis
 
+from . import defaults
 from .admin import Purged, delete_queue, purge_queue
 from .backend import scripts
 from .backend.clients import redact
@@ -44,6 +45,8 @@ class QueueInfo:
     waiting: int  # entries not yet delivered (group lag)
     pending: int  # delivered, not yet acknowledged
     dead: int
+    executor: str = defaults.EXECUTOR
+    timeout: float | None = None  # the queue's default job timeout
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,8 @@ class QueueInfo:
             "waiting": self.waiting,
             "pending": self.pending,
             "dead": self.dead,
+            "executor": self.executor,
+            "timeout": self.timeout,
         }
 
 
@@ -77,11 +82,21 @@ class Queue:
         result_ttl: int = DEFAULT_RESULT_TTL,
         retry: RetryPolicy | None = None,
         max_reclaims: int = DEFAULT_MAX_RECLAIMS,
+        *,
+        executor: str = defaults.EXECUTOR,
+        timeout: float | None = None,
+        max_jobs_per_child: int = 0,
+        max_memory_per_child: int = 0,
+        gpus_per_job: int = 0,
+        gpu_share: bool = False,
     ) -> QueueConfig:
         """Create the queue or replace its settings; running workers pick them up at once.
 
         The declaration is the whole configuration: a setting left out takes its
-        default. Lowering the limit lets running jobs finish.
+        default. Lowering the limit lets running jobs finish. ``executor`` is
+        'thread', 'process' or 'asyncio'; ``timeout`` (seconds) is the default of a
+        job's own; ``max_jobs_per_child`` and ``max_memory_per_child`` (MB) recycle and
+        limit the process executor's children (0: no limit).
         """
         config = QueueConfig(
             self.name,
@@ -90,6 +105,12 @@ class Queue:
             result_ttl=result_ttl,
             retry=retry or RetryPolicy(),
             max_reclaims=max_reclaims,
+            executor=executor,
+            timeout=timeout,
+            max_jobs_per_child=max_jobs_per_child,
+            max_memory_per_child=max_memory_per_child,
+            gpus_per_job=gpus_per_job,
+            gpu_share=gpu_share,
         )
         r = self.connection.redis
         with self.connection.guard():
@@ -262,5 +283,7 @@ def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False)
     out = []
     for name in [n for n in names if n in configs]:
         c, config = counts[name], configs[name]
-        out.append(QueueInfo(name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead))
+        counted = (c.in_use, c.waiting, c.pending, c.dead)
+        execution = (config.executor, config.timeout)
+        out.append(QueueInfo(name, config.concurrency, config.tags, *counted, *execution))
     return out

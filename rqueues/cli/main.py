@@ -6,7 +6,7 @@ import json
 import math
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -22,6 +22,7 @@ from ..routing import parse_tags
 from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
 from .calls import merge_call, parse_call, read_call
+from .execution import execution_options, execution_text
 from .kit import DURATION, dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
 from .manage import COMMANDS as MANAGE_COMMANDS
@@ -31,7 +32,9 @@ from .recovery import COMMANDS
 from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
 
-QUEUE_COLUMNS = ("name", "concurrency", "running", "waiting", "pending", "dead", "tags")
+QUEUE_COLUMNS = (
+    "name", "concurrency", "executor", "timeout", "running", "waiting", "pending", "dead", "tags",
+)  # fmt: skip
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
 
 
@@ -90,6 +93,7 @@ def main() -> None:
     show_default=True,
     help="Times a job may be taken back from dead workers before it is dead-lettered.",
 )
+@execution_options
 @with_connection
 def declare(
     conn: Store,
@@ -102,6 +106,7 @@ def declare(
     backoff_max: float,
     retry_on: tuple[str, ...],
     max_reclaims: int,
+    **execution: Any,
 ) -> None:
     """Create a queue or replace its settings; running workers pick them up at once.
 
@@ -109,10 +114,12 @@ def declare(
     """
     cap = backoff_max if math.isnan(backoff_max) else max(backoff, backoff_max)  # nan: refused by name
     retry = RetryPolicy(retries, backoff, cap, tuple(parse_tags(retry_on)))
-    config = Queue(name, conn).declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims)
+    queue = Queue(name, conn)
+    config = queue.declare(concurrency, parse_tags(tags), result_ttl, retry, max_reclaims, **execution)
     limit = config.concurrency or "unlimited"
     click.echo(
-        f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'} (version {config.version})"
+        f"declared {name}: concurrency {limit}, tags {list(config.tags) or 'none'}, "
+        f"{execution_text(config)} (version {config.version})"
     )
 
 
@@ -124,6 +131,8 @@ def queues(conn: Store, as_json: bool) -> None:
     rows = [i.to_json() for i in queue_infos(conn, conn.declared_queues(), skip_malformed=True)]
     for row in rows:
         row["concurrency"] = row["concurrency"] or ("unlimited" if not as_json else 0)
+        if not as_json:
+            row["timeout"] = "none" if row["timeout"] is None else f"{row['timeout']:g}s"
     emit(rows, QUEUE_COLUMNS, as_json)
 
 

@@ -60,6 +60,8 @@ class QueueView:
     consumers: int  # live workers consuming this queue
     rate_limit: float | None  # jobs per second, when the queue declares one
     stats: QueueStats = field(default_factory=QueueStats)
+    executor: str = "thread"  # how its jobs run (see rqueues.defaults.EXECUTORS)
+    timeout: float | None = None  # its default job timeout
 
     @property
     def saturated(self) -> bool:
@@ -84,6 +86,8 @@ class QueueView:
             "oldest_waiting_seconds": self.oldest_waiting_seconds,
             "consumers": self.consumers,
             "rate_limit": self.rate_limit,
+            "executor": self.executor,
+            "timeout": self.timeout,
             "started": self.stats.started,
             "finished": dict(self.stats.finished),
         }
@@ -249,6 +253,8 @@ def _queue(
         consumers=consumers.get(name, 0),
         rate_limit=_float(counts.config.get(b"rate_limit")),
         stats=QueueStats.from_hash(counts.stats),
+        executor=config.executor,
+        timeout=config.timeout,
     )
     return view, counts.last_delivered
 
