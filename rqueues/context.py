@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
-_local = threading.local()
+# A context variable, not a thread-local: the asyncio executor runs many jobs on one
+# thread, each task in a context of its own; a thread's context is its own too.
+_current: ContextVar[JobContext | None] = ContextVar("rqueues_current_job", default=None)
 
 
 class Flag:
@@ -46,6 +49,10 @@ class JobContext:
     function: str
     attempts: int
     _cancel: Flag = field(default_factory=Flag, repr=False)
+    #: Sends a message about the job to its worker: ``_report(kind, data)``, ``data``
+    #: msgpack-able. The executor installs it (a child process sends it over its pipe);
+    #: the worker passes it to the handler of ``kind`` (Worker.message_handlers).
+    _report: Callable[[str, Any], None] = field(default=lambda kind, data: None, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -55,8 +62,8 @@ class JobContext:
 
 def current_job() -> JobContext | None:
     """The job running in this thread, or None outside a job."""
-    return getattr(_local, "job", None)
+    return _current.get()
 
 
 def _set_current(ctx: JobContext | None) -> None:
-    _local.job = ctx
+    _current.set(ctx)

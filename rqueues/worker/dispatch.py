@@ -27,7 +27,7 @@ from ..liveness import Clock
 from ..options import decode_options, stored_result_ttl
 from .acker import Acker
 from .execution import Claimed, Outcome
-from .executors.thread import ThreadExecutor
+from .executors.base import Executor
 from .held import Held
 from .observer import Observer
 from .slots import Slots
@@ -58,7 +58,7 @@ class Dispatcher:
         slots: Slots,
         held: Held,
         acker: Acker,
-        executor: ThreadExecutor,
+        executor: Executor,
         observer: Observer,
         clock: Clock = time.monotonic,
     ) -> None:
