@@ -51,6 +51,10 @@ except (ValueError, OSError, AttributeError):
     PAGE_BYTES = 4096
 
 
+#: Why a child was replaced, by the error its job was recorded with.
+_KILLED = {"JobTimeout": "timeout", "JobOutOfMemory": "memory"}
+
+
 class Stopped(Exception):
     """The job's child was killed because the job was asked to stop or is no longer ours."""
 
@@ -237,7 +241,7 @@ class ProcessExecutor:
                 return self._died(job, child)
             error = self._must_end(job, deadline, child, limit_mb)
             if error is not None:
-                child.killed = {JobTimeout: "timeout", JobOutOfMemory: "memory"}.get(type(error), "stop")
+                child.killed = _KILLED.get(type(error).__name__, "stop")
                 child.kill(self._kill_grace)
                 log.warning("job %s: killed its child pid %d: %s", job.job_id, child.pid, error)
                 return Outcome(job, "failed", failure(error), exception_names=exception_names(error))
