@@ -111,6 +111,8 @@ class AsyncioExecutor:
             future.cancel()  # cancels the task on the loop
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
-            self._thread.join(timeout if timeout is not None else 5.0)
+            self._thread.join(5.0 if timeout is None else max(timeout, 1.0))
+            if not self._thread.is_alive():
+                loop.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
