@@ -42,7 +42,9 @@ def test_async_jobs_overlap_on_the_workers_loop(
     assert seen["thread"] == "rqueues-asyncio" and seen["job"] is not None  # current_job() per task
 
 
-def test_an_async_job_is_cancelled_at_its_queues_timeout(q: Queue, quick_worker: Callable[..., Worker]) -> None:
+def test_an_async_job_is_cancelled_at_its_queues_timeout(
+    q: Queue, quick_worker: Callable[..., Worker]
+) -> None:
     q.declare(executor="asyncio", timeout=0.3)
     quick_worker()
     job = q.enqueue(tasks.async_sleep, 60)

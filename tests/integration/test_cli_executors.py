@@ -34,7 +34,9 @@ def test_declare_stores_the_execution_settings_and_queues_shows_them(
     assert "process 90s" in cli("info", "--sample", "0").output
 
 
-def test_declaring_again_without_the_options_resets_them(conn: Connection, cli: Callable[..., Result]) -> None:
+def test_declaring_again_without_the_options_resets_them(
+    conn: Connection, cli: Callable[..., Result]
+) -> None:
     assert cli("declare", "q", "--executor", "asyncio", "--timeout", "5").exit_code == 0
     assert cli("declare", "q").exit_code == 0
     config = Queue("q", conn).config()
