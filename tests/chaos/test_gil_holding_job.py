@@ -55,6 +55,6 @@ def test_the_same_job_on_the_thread_executor_does_make_its_worker_look_dead(
     conn: Connection, redis_url: str, pools: Callable[..., Any], wait_until: Callable[..., Any]
 ) -> None:
     """The control: without the child, the worker's heartbeat stops and the reaper takes the job."""
-    runner, job = run_gil_job(conn, redis_url, pools, "thread")
+    _, job = run_gil_job(conn, redis_url, pools, "thread")
     wait_until(lambda: job.record().state == "dead", timeout=SECONDS + 30, what="the reaper to take the job")
     assert "reclaims" in (job.record().reason or "")
