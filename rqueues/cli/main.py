@@ -33,7 +33,7 @@ from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
 
 QUEUE_COLUMNS = (
-    "name", "concurrency", "executor", "timeout", "running", "waiting", "pending", "dead", "tags",
+    "name", "concurrency", "running", "waiting", "pending", "dead", "executor", "timeout", "tags",
 )  # fmt: skip
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds")
 
