@@ -177,6 +177,22 @@ def test_a_hard_stop_kills_the_children_and_hands_the_job_back(
     assert [r[0] for r in lines(log)] == ["start"]
 
 
+def test_a_child_does_not_outlive_a_worker_killed_with_sigkill(
+    conn: Connection, worker_process: Callable[..., Any], tmp_path: Path, wait_until: Callable[..., Any]
+) -> None:
+    q = Queue("proc", conn)
+    q.declare(executor="process")
+    proc = worker_process()
+    log = tmp_path / "runs.log"
+    q.enqueue(tasks.logged_sleep, str(log), 60)
+    wait_until(lambda: lines(log), timeout=30, what="the job to start")
+    pid = int(lines(log)[0][3])
+    proc.signal(signal.SIGKILL)
+    proc.wait(10)
+    wait_until(lambda: gone(pid), timeout=10, what="the busy child to exit")
+    assert [r[0] for r in lines(log)] == ["start"]
+
+
 def test_a_queue_switched_from_thread_to_process_runs_its_next_jobs_in_a_child(
     conn: Connection, worker: Worker, wait_until: Callable[..., Any]
 ) -> None:

@@ -10,19 +10,18 @@ frame per message (never pickle: the payload came from Redis):
   runs, then ``["done", state, blob, reason, exception_names, permanent]``.
 
 The child never outlives its worker: it exits when its pipe closes (the worker's end
-of it closed or the worker died), when its parent process changes (checked by a
-thread every second) and, on Linux, at once when its parent dies (PR_SET_PDEATHSIG).
+of it closed, or the worker died), idle or in the middle of a job (a thread watches
+the pipe twice a second; a job holding the GIL delays it until the call returns).
 It ignores SIGINT (a Ctrl-C in the terminal is the worker's to handle); SIGTERM
 ends its job with SystemExit, then the child.
 """
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
+import select
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,8 +32,6 @@ from typing import Any
 from ...codec import pack, unpack
 from ...functions import FunctionRegistry
 from ..execution import Claimed, Outcome, run_job
-
-PR_SET_PDEATHSIG = 1
 
 
 def serve(conn: Connection, imports: list[str], max_result_bytes: int) -> None:
@@ -50,7 +47,8 @@ def serve(conn: Connection, imports: list[str], max_result_bytes: int) -> None:
         raise SystemExit("terminated by the worker")
 
     signal.signal(signal.SIGTERM, on_term)
-    _die_with_parent()
+    busy = threading.Event()  # a job runs: the worker sends nothing until its outcome
+    _watch_parent(conn, busy)
     functions = FunctionRegistry(imports)
     lock = threading.Lock()
     while not terminated.is_set():
@@ -58,6 +56,7 @@ def serve(conn: Connection, imports: list[str], max_result_bytes: int) -> None:
             frame = conn.recv_bytes()
         except (EOFError, OSError):
             return  # the worker closed our pipe (or died): nothing more to run
+        busy.set()
         job = _job(unpack(frame))
 
         def report(kind: str, data: Any, job: Claimed = job) -> None:
@@ -68,6 +67,7 @@ def serve(conn: Connection, imports: list[str], max_result_bytes: int) -> None:
         with _environment(job.env):
             outcome = run_job(job, functions, max_result_bytes, report)
         with lock:
+            busy.clear()  # first: the worker may send the next job as soon as it reads this
             conn.send_bytes(_done(outcome))
 
 
@@ -107,19 +107,24 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _die_with_parent() -> None:
+def _watch_parent(conn: Connection, busy: threading.Event) -> None:
+    """Exit when the worker is gone, even in the middle of a job.
+
+    With forkserver the child's parent process is the fork server, which outlives
+    the worker while children hold it open, so the parent pid tells nothing: the
+    pipe does. The worker sends nothing while a job runs, so a pipe that turns
+    readable then (or hangs up) means the worker's end closed.
+    """
     parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass  # the watch below still ends the child within a second or so
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLHUP | getattr(select, "POLLRDHUP", 0))
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(1.0)
+            if poller.poll(500) and busy.is_set() and poller.poll(0):
+                break  # re-polled once busy: the frame of the job it runs was read before
+            if not busy.is_set():
+                time.sleep(0.05)  # idle: the main thread reads what arrived, or sees EOF itself
         os._exit(1)
 
     threading.Thread(target=watch, name="rqueues-parent-watch", daemon=True).start()
