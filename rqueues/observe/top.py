@@ -31,8 +31,8 @@ from .table import fit, table
 
 FAILURES = ("failed", "dead")
 QUEUE_COLUMNS = (
-    "queue", "limit", "executor", "in_use", "waiting", "sched", "dead", "stalled",
-    "ok/s", "fail/s", "p95_wait", "oldest", "state",
+    "queue", "limit", "in_use", "waiting", "sched", "dead", "stalled",
+    "ok/s", "fail/s", "p95_wait", "oldest", "executor", "state",
 )  # fmt: skip
 WORKER_COLUMNS = ("worker", "host", "tags", "queues", "run/slots", "beat", "running")
 #: On a narrow terminal these columns go first (left to right) so the state stays in view.
@@ -97,7 +97,7 @@ def queue_rows(snap: Snapshot, rates: Mapping[str, QueueRates]) -> list[dict[str
             {
                 "queue": q.name,
                 "limit": q.concurrency or "-",
-                "executor": q.executor + (f" {q.timeout:g}s" if q.timeout is not None else ""),
+                "executor": q.executor + (f":{q.timeout:g}s" if q.timeout is not None else ""),
                 "in_use": q.in_use,
                 "waiting": q.waiting,
                 "sched": q.scheduled,

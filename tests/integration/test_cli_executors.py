@@ -31,7 +31,7 @@ def test_declare_stores_the_execution_settings_and_queues_shows_them(
 
     info = cli("info", "--sample", "0", "--json")
     assert json.loads(info.output)["queues"][0]["executor"] == "process"
-    assert "process 90s" in cli("info", "--sample", "0").output
+    assert "process:90s" in cli("info", "--sample", "0").output
 
 
 def test_declaring_again_without_the_options_resets_them(
