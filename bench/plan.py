@@ -10,9 +10,9 @@ A step's kind (``what``) names one measurement:
 - scaling: drain rate with 1, 2, 4 worker processes and which CPU ran out.
 - flat: one enqueue and one claim with a short and a long backlog (rqueues).
 - listing: the library's listing call over many finished records (rqueues).
-- rate_limited, executors: kept for features the library does not have yet
-  (a rate-limited claim against a plain one; a row per executor): they report
-  "skipped" until the library offers them; see ``MEASURES``.
+- executors: a no-op drain and idle latency per executor (bench/executors.py).
+- rate_limited: kept for a feature the library does not have yet (a
+  rate-limited claim against a plain one): "skipped" until it does.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ QUICK = [
     Step("flat", "flat", 3, {"small": 1_000, "large": 100_000, "samples": 300, "bound": 60}, systems=RQUEUES),
     Step("scaling", "scaling", 3, {"n": 10_000, "processes": (1, 2)}, systems=RQUEUES),
     Step("listing", "listing", 1, {"records": 100_000, "bound": 60}, systems=RQUEUES),
+    Step("executors", "executors", 1, {"n": 3_000, "probes": 20}, systems=RQUEUES),
 ]
 
 FULL = [
@@ -82,7 +83,7 @@ FULL = [
         {"n": 2_000, "concurrency": 8, "cap": 4, "sleep": 0.005, "batched": True},
     ),
     Step("rate_limited", "rate_limited", 3, {"n": 10_000}),
-    Step("executors", "executors", 3, {"n": 10_000}),
+    Step("executors", "executors", 3, {"n": 10_000, "probes": 50}),
 ]
 
 #: The same workload for every system of the side-by-side run; rqueues' own figures
@@ -149,7 +150,9 @@ def _executors(bench: Bench, **kw: Any) -> dict[str, float]:
     """A drain row per executor (thread, process, ...), once a queue can choose its executor."""
     if not _declares("executor"):
         raise Skip("this version has only the thread executor")
-    raise Skip("per-executor drains are not measured yet")
+    from .executors import executor_rows
+
+    return executor_rows(bench, **kw)
 
 
 MEASURES: dict[str, Callable[..., dict[str, float]]] = {

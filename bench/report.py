@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .executors import FIELDS as EXECUTOR_FIELDS
+from .executors import SHOWN as EXECUTOR_SHOWN
 from .plan import Step
 from .procs import ROOT
 
@@ -87,6 +89,10 @@ MAIN = {
     "listing": "list_ms",
 }
 PER_PROCESSES = re.compile(r"(.+)_(\d+)p$")
+# The executors' row (bench/executors.py): its figures are named per executor.
+FIELDS.update(EXECUTOR_FIELDS)
+ALSO["executors"] = EXECUTOR_SHOWN
+MAIN["executors"] = "thread_rate"
 
 
 def unit(field: str) -> tuple[str, str]:

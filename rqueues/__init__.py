@@ -5,11 +5,13 @@ from .connection import Connection, connect
 from .context import JobContext, current_job
 from .defaults import VERSION
 from .errors import (
+    ChildDied,
     ConfigurationError,
     DuplicateJob,
     JobCancelled,
     JobFailed,
     JobNotFound,
+    JobOutOfMemory,
     JobTimeout,
     PayloadTooLarge,
     QueueNotDeclared,
@@ -32,6 +34,7 @@ from .worker.lifecycle import Worker
 __version__ = VERSION
 
 __all__ = [
+    "ChildDied",
     "ConfigurationError",
     "Connection",
     "DuplicateJob",
@@ -42,6 +45,7 @@ __all__ = [
     "JobFailed",
     "JobNotFound",
     "JobOptions",
+    "JobOutOfMemory",
     "JobRecord",
     "JobTimeout",
     "Middleware",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from . import defaults
-from .checks import check_int
+from .checks import check_int, check_seconds
 from .errors import ConfigurationError
 from .ratelimit import RateLimit
 from .retry import RetryPolicy
@@ -34,6 +34,12 @@ class QueueConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_reclaims: int = DEFAULT_MAX_RECLAIMS
     version: int = 0
+    # How its jobs run (see docs/production.md#choosing-an-executor). ``timeout`` is the
+    # default of a job's own; the child limits apply to the process executor (0: none).
+    executor: str = defaults.EXECUTOR
+    timeout: float | None = None
+    max_jobs_per_child: int = 0
+    max_memory_per_child: int = 0  # MB
     gpus_per_job: int = 0
     gpu_share: bool = False
     # Flow control (claim.lua). `paused` is set by pause()/resume(), never by declare.
@@ -45,6 +51,7 @@ class QueueConfig:
         check_int("result_ttl", self.result_ttl, 1, defaults.MAX_RESULT_TTL)
         check_int("max_reclaims", self.max_reclaims, 0, defaults.MAX_MAX_RECLAIMS)
         object.__setattr__(self, "tags", check_patterns(self.tags))
+        _check_execution(self)
 
     def to_hash(self) -> dict[str, str | int | float]:
         return {
@@ -56,8 +63,7 @@ class QueueConfig:
             "backoff_max": self.retry.backoff_max,
             "retry_on": json.dumps(list(self.retry.retry_on)),
             "max_reclaims": self.max_reclaims,
-            "gpus_per_job": self.gpus_per_job,
-            "gpu_share": "1" if self.gpu_share else "0",
+            **_execution_hash(self),
             # 0: no rate limit (a declare without one must clear an earlier one).
             "rate_limit": self.rate_limit.count if self.rate_limit else 0,
             "rate_window": self.rate_limit.window_ms if self.rate_limit else 0,
@@ -85,12 +91,54 @@ class QueueConfig:
                 retry=retry,
                 max_reclaims=fields.get("max_reclaims", int, DEFAULT_MAX_RECLAIMS),
                 version=fields.get("version", int, 0),
+                executor=fields.get("executor", str, defaults.EXECUTOR),
+                timeout=fields.get("timeout", _optional_seconds, None),
+                max_jobs_per_child=fields.get("max_jobs_per_child", int, 0),
+                max_memory_per_child=fields.get("max_memory_per_child", int, 0),
                 gpus_per_job=fields.get("gpus_per_job", int, 0),
                 gpu_share=fields.get("gpu_share", _flag, False),
                 paused=fields.get("paused", _flag, False),
                 rate_limit=_rate(fields.get("rate_limit", int, 0), fields.get("rate_window", int, 0)),
             ),
         )
+
+
+def _check_execution(config: QueueConfig) -> None:
+    if config.executor not in defaults.EXECUTORS:
+        raise ConfigurationError(
+            f"executor must be one of {', '.join(defaults.EXECUTORS)}, got {config.executor!r}"
+        )
+    if config.timeout is not None:
+        object.__setattr__(
+            config, "timeout", check_seconds("timeout", config.timeout, defaults.MAX_TIMEOUT, positive=True)
+        )
+    check_int("max_jobs_per_child", config.max_jobs_per_child, 0, defaults.MAX_JOBS_PER_CHILD)
+    check_int("max_memory_per_child", config.max_memory_per_child, 0, defaults.MAX_MEMORY_PER_CHILD_MB)
+    check_int("gpus_per_job", config.gpus_per_job, 0, defaults.MAX_GPUS_PER_JOB)
+    if not isinstance(config.gpu_share, bool):
+        raise ConfigurationError(f"gpu_share must be true or false, got {config.gpu_share!r}")
+
+
+def _execution_hash(config: QueueConfig) -> dict[str, str | int | float]:
+    """Every field is written, a default too: declare replaces the whole configuration."""
+    return {
+        "executor": config.executor,
+        "timeout": "" if config.timeout is None else config.timeout,
+        "max_jobs_per_child": config.max_jobs_per_child,
+        "max_memory_per_child": config.max_memory_per_child,
+        "gpus_per_job": config.gpus_per_job,
+        "gpu_share": int(config.gpu_share),
+    }
+
+
+def _optional_seconds(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return text == "1"
 
 
 class _Fields:
@@ -120,12 +168,6 @@ class _Fields:
             if str(exc).startswith(f"queue {self.queue!r}"):
                 raise
             raise self._error(str(exc)) from None
-
-
-def _flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("expected 0 or 1")
-    return text == "1"
 
 
 def _rate(count: int, window_ms: int) -> RateLimit | None:

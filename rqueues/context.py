@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from .defaults import MAX_PROGRESS_MESSAGE
 
-_local = threading.local()
-
-#: Where a job's progress() goes: in a worker's thread, into its delivery (worker/progress.py);
-#: in a child process, a message to the parent, which stores it the same way.
-Reporter = Callable[[float, str], None]
+# A context variable, not a thread-local: the asyncio executor runs many jobs on one
+# thread, each task in a context of its own; a thread's context is its own too.
+_current: ContextVar[JobContext | None] = ContextVar("rqueues_current_job", default=None)
 
 
 class Flag:
@@ -55,9 +54,13 @@ class JobContext:
     _cancel: Flag = field(default_factory=Flag, repr=False)
     #: The GPU devices given to this job (ids as in CUDA_VISIBLE_DEVICES); empty for a queue
     #: declared without gpus_per_job. A thread cannot have an environment of its own: pass
-    #: them to the library (e.g. ``torch.device(f"cuda:{...}")``) or to a subprocess.
+    #: them to the library (e.g. ``torch.device(f"cuda:{...}")``) or to a subprocess; a
+    #: process-executor child has them in CUDA_VISIBLE_DEVICES too.
     gpus: tuple[str, ...] = ()
-    _report: Reporter | None = field(default=None, repr=False)
+    #: Sends a message about the job to its worker: ``_report(kind, data)``, ``data``
+    #: msgpack-able. The executor installs it (a child process sends it over its pipe);
+    #: the worker passes it to the handler of ``kind`` (Worker.message_handlers).
+    _report: Callable[[str, Any], None] = field(default=lambda kind, data: None, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -67,14 +70,13 @@ class JobContext:
     def progress(self, fraction: float, message: str = "") -> None:
         """Report how far the job got: ``fraction`` from 0 to 1, and a short message.
 
-        Costs no round trip: only the latest report is kept in memory, and the worker
-        writes it to the job's record about once a second and when the job ends
-        (``Job.progress``, ``rqueues job ID``, ``rqueues jobs``). A message longer than
-        MAX_PROGRESS_MESSAGE characters is cut.
+        Costs no round trip: only the latest report is kept in memory (a child process
+        sends it to its worker), and the worker writes it to the job's record about once
+        a second and when the job ends (``Job.progress``, ``rqueues job ID``, ``rqueues
+        jobs``). A message longer than MAX_PROGRESS_MESSAGE characters is cut.
         """
         fraction, message = check_progress(fraction, message)
-        if self._report is not None:
-            self._report(fraction, message)
+        self._report("progress", [fraction, message])
 
 
 def check_progress(fraction: object, message: object = "") -> tuple[float, str]:
@@ -92,8 +94,8 @@ def check_progress(fraction: object, message: object = "") -> tuple[float, str]:
 
 def current_job() -> JobContext | None:
     """The job running in this thread, or None outside a job."""
-    return getattr(_local, "job", None)
+    return _current.get()
 
 
 def _set_current(ctx: JobContext | None) -> None:
-    _local.job = ctx
+    _current.set(ctx)

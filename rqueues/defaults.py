@@ -86,3 +86,19 @@ MAX_META_BYTES = 4096
 
 #: A job no worker could import is given back at most this many times, then failed.
 MAX_REFUSALS = 10
+
+# -- executors -----------------------------------------------------------------
+
+#: How a queue's jobs run in a worker: threads of the worker, child processes, or its event loop.
+EXECUTORS = ("thread", "process", "asyncio")
+EXECUTOR = "thread"
+#: Most jobs one child process may run before it is replaced (0: no limit).
+MAX_JOBS_PER_CHILD = 1_000_000_000
+#: Highest memory limit per child process, in MB (0: no limit).
+MAX_MEMORY_PER_CHILD_MB = 1_048_576
+#: Most GPUs one job may ask for.
+MAX_GPUS_PER_JOB = 64
+#: Seconds a child process is given after SIGTERM before it is killed with SIGKILL.
+CHILD_KILL_GRACE = 1.0
+#: How often the parent samples a busy child's memory and checks its job's deadline and stop flag.
+CHILD_SAMPLE_SECONDS = 0.2

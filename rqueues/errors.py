@@ -65,6 +65,14 @@ class JobTimeout(RqueuesError):
     """A job ran past its timeout (recorded as the job's error)."""
 
 
+class JobOutOfMemory(RqueuesError):
+    """A process-executor job's child went past its queue's memory limit and was killed."""
+
+
+class ChildDied(RqueuesError):
+    """The child process running a process-executor job died (a signal, a crash, the OOM killer)."""
+
+
 class RedisUnavailable(RqueuesError, ConnectionError):
     """Redis could not be reached."""
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import redis
 
+from . import defaults
 from .admin import Purged, delete_queue, purge_queue
 from .backend import dependencies, scripts
 from .backend.counts import read_counts
@@ -50,6 +51,8 @@ class QueueInfo:
     dead: int
     paused: bool = False
     rate_limit: RateLimit | None = None
+    executor: str = defaults.EXECUTOR
+    timeout: float | None = None  # the queue's default job timeout
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,8 @@ class QueueInfo:
             "dead": self.dead,
             "paused": self.paused,
             "rate_limit": str(self.rate_limit) if self.rate_limit else None,
+            "executor": self.executor,
+            "timeout": self.timeout,
         }
 
 
@@ -86,13 +91,24 @@ class Queue:
         retry: RetryPolicy | None = None,
         max_reclaims: int = DEFAULT_MAX_RECLAIMS,
         rate_limit: RateLimit | str | None = None,
+        *,
+        executor: str = defaults.EXECUTOR,
+        timeout: float | None = None,
+        max_jobs_per_child: int = 0,
+        max_memory_per_child: int = 0,
+        gpus_per_job: int = 0,
+        gpu_share: bool = False,
     ) -> QueueConfig:
         """Create the queue or replace its settings; running workers pick them up at once.
 
         The declaration is the whole configuration: a setting left out takes its
         default. Lowering the limit lets running jobs finish. ``rate_limit`` (``"100/s"``,
         ``"30/m"``, ``"1000/h"`` or a RateLimit) caps how many jobs start in any window of
-        that length, over all workers. A pause is kept (see pause()).
+        that length, over all workers. A pause is kept (see pause()). ``executor`` is
+        'thread', 'process' or 'asyncio'; ``timeout`` (seconds) is the default of a
+        job's own; ``max_jobs_per_child`` and ``max_memory_per_child`` (MB) recycle and
+        limit the process executor's children (0: no limit); ``gpus_per_job`` devices go
+        to each job from the worker that runs it, alone unless ``gpu_share``.
         """
         settings = {
             "concurrency": concurrency,
@@ -101,6 +117,12 @@ class Queue:
             "retry": retry,
             "max_reclaims": max_reclaims,
             "rate_limit": rate_limit,
+            "executor": executor,
+            "timeout": timeout,
+            "max_jobs_per_child": max_jobs_per_child,
+            "max_memory_per_child": max_memory_per_child,
+            "gpus_per_job": gpus_per_job,
+            "gpu_share": gpu_share,
         }
         return self.connection.run(declare_steps(self.connection.keys, declared(self.name, settings)))
 
@@ -417,8 +439,8 @@ def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False)
     out = []
     for name in [n for n in names if n in configs]:
         c, config = counts[name], configs[name]
-        out.append(QueueInfo(
-            name, config.concurrency, config.tags, c.in_use, c.waiting, c.pending, c.dead,
-            config.paused, config.rate_limit,
-        ))  # fmt: skip
+        counted = (c.in_use, c.waiting, c.pending, c.dead)
+        flow = (config.paused, config.rate_limit)
+        execution = (config.executor, config.timeout)
+        out.append(QueueInfo(name, config.concurrency, config.tags, *counted, *flow, *execution))
     return out

@@ -261,3 +261,75 @@ async def async_gated(url: str, log_key: str, limit: float = 30.0) -> str:
     redis.Redis.from_url(url).rpush(log_key, "started")
     await asyncio.sleep(limit)
     return "not cancelled"
+
+
+# -- executors -------------------------------------------------------------------
+
+
+def whoami(env_name: str = "") -> dict[str, Any]:
+    """The process and thread that ran the job, and one variable of its environment."""
+    return {
+        "pid": os.getpid(),
+        "thread": threading.current_thread().name,
+        "env": os.environ.get(env_name) if env_name else None,
+    }
+
+
+def logged_sleep(path: str, seconds: float) -> int:
+    """Appends ``start``/``end`` lines (job id, time, pid, attempt) to ``path`` around a sleep."""
+    _append_line(path, _run_line("start"))
+    time.sleep(seconds)
+    _append_line(path, _run_line("end"))
+    return os.getpid()
+
+
+def hog(total_mb: int, step_mb: int = 10, pause: float = 0.05) -> int:
+    """Allocates up to ``total_mb`` MB in steps (bounded), touching every page; returns the MB held."""
+    held = []
+    for _ in range(total_mb // step_mb):
+        held.append(bytearray(step_mb * 1024 * 1024))  # zero-filled: resident
+        time.sleep(pause)
+    return len(held) * step_mb
+
+
+def hold_gil(seconds: float) -> int:
+    """Holds the GIL for about ``seconds`` in one C call (builtin sum over a range never lets
+    another thread of this process run): calibrated first on a short run."""
+    t0 = time.perf_counter()
+    sum(range(2_000_000))
+    rate = 2_000_000 / max(time.perf_counter() - t0, 1e-6)
+    return sum(range(int(rate * seconds))) and os.getpid()
+
+
+def report_messages(count: int) -> int:
+    """Sends ``count`` 'progress' messages to its worker through the job context."""
+    job = rqueues.current_job()
+    assert job is not None
+    for i in range(count):
+        job._report("progress", {"done": i + 1, "of": count})
+    return os.getpid()
+
+
+def wait_until_cancelled(limit: float) -> str:
+    """Polls its cancellation flag for up to ``limit`` seconds (a cooperative thread job)."""
+    job = rqueues.current_job()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if job is not None and job.cancelled:
+            return "saw the flag"
+        time.sleep(0.02)
+    return "ran out"
+
+
+async def async_logged_sleep(path: str, seconds: float) -> float:
+    """async def logged_sleep: start/end lines around an asyncio.sleep."""
+    _append_line(path, _run_line("start"))
+    await asyncio.sleep(seconds)
+    _append_line(path, _run_line("end"))
+    return seconds
+
+
+async def async_whoami() -> dict[str, Any]:
+    job = rqueues.current_job()
+    await asyncio.sleep(0.01)
+    return {"pid": os.getpid(), "thread": threading.current_thread().name, "job": job.id if job else None}

@@ -32,19 +32,21 @@ class System(Adapter):
         self.queue = Queue(QUEUE, self.conn)
         self.keys = self.conn.keys.queue(QUEUE)
         self._last: deque[str] = deque(maxlen=64)  # the most recent job ids, to see them finish
+        self.executor = "thread"  # the queue's executor (bench/executors.py sets the others)
+        self.module = "bench.tasks"  # where the job bodies are (async ones: bench.async_tasks)
 
     def version(self) -> str:
         return str(getattr(rqueues, "__version__", "") or super().version())
 
     def prepare(self, cap: int = 0) -> None:
-        self.queue.declare(concurrency=cap)
+        self.queue.declare(concurrency=cap, executor=self.executor)
         self._last.clear()
 
     def enqueue(self, task: str, args: Args) -> None:
-        self._last.append(self.queue.enqueue(f"bench.tasks:{task}", *args).id)
+        self._last.append(self.queue.enqueue(f"{self.module}:{task}", *args).id)
 
     def enqueue_many(self, task: str, args: Sequence[Args]) -> None:
-        fn = f"bench.tasks:{task}"
+        fn = f"{self.module}:{task}"
         jobs = self.queue.enqueue_many([(fn, a, {}) for a in args])
         self._last.extend(j.id for j in jobs[-64:])
 
@@ -56,6 +58,7 @@ class System(Adapter):
         """
         argv = [sys.executable, "-m", "rqueues.cli", "worker", "--redis-url", self.url]
         argv += ["--import", "bench.tasks"]
+        argv += ["--import", self.module] if self.module != "bench.tasks" else []
         return argv if concurrency is None else [*argv, "--concurrency", str(concurrency)]
 
     def settled(self, deadline: float) -> float | None:

@@ -1,3 +1,5 @@
 from .main import main
 
-main()
+# Guarded: process-executor children (multiprocessing) must not run the command again.
+if __name__ == "__main__":
+    main()

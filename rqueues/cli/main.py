@@ -6,7 +6,7 @@ import json
 import math
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -25,6 +25,7 @@ from ..worker.joblog import JobLog
 from ..worker.lifecycle import Worker
 from .calls import merge_call, parse_call, read_call
 from .cron import COMMANDS as CRON_COMMANDS
+from .execution import execution_options, execution_text
 from .kit import DURATION, dead_after_option, with_connection
 from .logs import log_format_option, log_level_option, setup_logging
 from .manage import COMMANDS as MANAGE_COMMANDS
@@ -35,7 +36,8 @@ from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
 
 QUEUE_COLUMNS = (
-    "name", "concurrency", "running", "waiting", "pending", "dead", "tags", "rate_limit", "paused",
+    "name", "concurrency", "running", "waiting", "pending", "dead", "executor", "timeout", "tags",
+    "rate_limit", "paused",
 )  # fmt: skip
 WORKER_COLUMNS = ("id", "host", "pid", "tags", "queues", "running", "concurrency", "age_seconds", "gpus")
 
@@ -100,6 +102,7 @@ def main() -> None:
     default=None,
     help="Most jobs started in any window, over all workers: 100/s, 30/m, 1000/h, 10/30s (default none).",
 )
+@execution_options
 @with_connection
 def declare(
     conn: Store,
@@ -113,6 +116,7 @@ def declare(
     retry_on: tuple[str, ...],
     max_reclaims: int,
     rate_limit: str | None,
+    **execution: Any,
 ) -> None:
     """Create a queue or replace its settings; running workers pick them up at once.
 
@@ -120,15 +124,16 @@ def declare(
     """
     cap = backoff_max if math.isnan(backoff_max) else max(backoff, backoff_max)  # nan: refused by name
     retry = RetryPolicy(retries, backoff, cap, tuple(parse_tags(retry_on)))
-    config = Queue(name, conn).declare(
-        concurrency, parse_tags(tags), result_ttl, retry, max_reclaims, rate_limit=rate_limit
+    queue = Queue(name, conn)
+    config = queue.declare(
+        concurrency, parse_tags(tags), result_ttl, retry, max_reclaims, rate_limit=rate_limit, **execution
     )
     limit = config.concurrency or "unlimited"
     rate = f", rate limit {config.rate_limit}" if config.rate_limit else ""
     paused = ", paused" if config.paused else ""
     click.echo(
-        f"declared {name}: concurrency {limit}{rate}, tags {list(config.tags) or 'none'}{paused} "
-        f"(version {config.version})"
+        f"declared {name}: concurrency {limit}{rate}, tags {list(config.tags) or 'none'}, "
+        f"{execution_text(config)}{paused} (version {config.version})"
     )
 
 
@@ -142,6 +147,7 @@ def queues(conn: Store, as_json: bool) -> None:
         row["concurrency"] = row["concurrency"] or ("unlimited" if not as_json else 0)
         if not as_json:
             row["paused"] = "paused" if row["paused"] else "-"
+            row["timeout"] = "none" if row["timeout"] is None else f"{row['timeout']:g}s"
     emit(rows, QUEUE_COLUMNS, as_json)
 
 

@@ -64,6 +64,8 @@ class QueueView:
     paused: bool = False
     rate: RateLimit | None = None  # the declared rate limit
     rate_used: int = 0  # starts within the rate limit's current window (read only with a backlog)
+    executor: str = "thread"  # how its jobs run (see rqueues.defaults.EXECUTORS)
+    timeout: float | None = None  # its default job timeout
 
     @property
     def saturated(self) -> bool:
@@ -96,6 +98,8 @@ class QueueView:
             "rate": str(self.rate) if self.rate else None,
             "rate_used": self.rate_used,
             "paused": self.paused,
+            "executor": self.executor,
+            "timeout": self.timeout,
             "started": self.stats.started,
             "finished": dict(self.stats.finished),
         }
@@ -266,6 +270,8 @@ def _queue(
         stats=QueueStats.from_hash(counts.stats),
         paused=config.paused,
         rate=config.rate_limit,
+        executor=config.executor,
+        timeout=config.timeout,
     )
     return view, counts.last_delivered
 

@@ -33,11 +33,11 @@ from .table import fit, table
 FAILURES = ("failed", "dead")
 QUEUE_COLUMNS = (
     "queue", "limit", "in_use", "waiting", "sched", "dead", "stalled",
-    "ok/s", "fail/s", "p95_wait", "oldest", "state",
+    "ok/s", "fail/s", "p95_wait", "oldest", "executor", "state",
 )  # fmt: skip
 WORKER_COLUMNS = ("worker", "host", "tags", "queues", "run/slots", "beat", "running", "gpus")
 #: On a narrow terminal these columns go first (left to right) so the state stays in view.
-QUEUE_DROP = ("stalled", "sched", "oldest", "fail/s", "dead", "p95_wait", "ok/s", "limit")
+QUEUE_DROP = ("executor", "stalled", "sched", "oldest", "fail/s", "dead", "p95_wait", "ok/s", "limit")
 WORKER_DROP = ("host", "tags", "beat", "queues", "gpus", "running")
 MAX_JOBS = 1000  # running jobs whose function top looks up
 Running = dict[str, dict[str, int]]  # worker id -> function -> jobs
@@ -102,6 +102,7 @@ def queue_rows(snap: Snapshot, rates: Mapping[str, QueueRates]) -> list[dict[str
             {
                 "queue": q.name,
                 "limit": _limit(q),
+                "executor": q.executor + (f":{q.timeout:g}s" if q.timeout is not None else ""),
                 "in_use": q.in_use,
                 "waiting": q.waiting,
                 "sched": q.scheduled,

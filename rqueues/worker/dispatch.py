@@ -27,7 +27,7 @@ from ..liveness import Clock
 from ..options import decode_options, stored_result_ttl
 from .acker import Acker
 from .execution import Claimed, Outcome
-from .executors.thread import ThreadExecutor
+from .executors.base import Executor
 from .gpus import WAIT, GpuGate
 from .held import Held
 from .observer import Observer
@@ -64,7 +64,7 @@ class Dispatcher:
         slots: Slots,
         held: Held,
         acker: Acker,
-        executor: ThreadExecutor,
+        executor: Executor,
         observer: Observer,
         clock: Clock = time.monotonic,
         gpus: GpuGate | None = None,
@@ -175,13 +175,20 @@ class Dispatcher:
     def _ahead_limit(self) -> int:
         """How many jobs may wait ahead of the slots: none while a consumed queue has a cap
         (a capped queue never gives more leases than there are free slots, and jobs ahead
-        would keep its claims waiting), a rate limit (a permit is a start, not a wait) or
-        GPU needs (devices go to running jobs), nor before the jobs run so far proved short."""
+        would keep its claims waiting), a rate limit (a permit is a start, not a wait), GPU
+        needs (devices go to running jobs) or an executor other than threads, nor before the
+        jobs run so far proved short."""
         if not self.queues or not self.slots.short:
             return 0
         for name in self.queues:
             config = self.configs.get(name)
-            if config is None or config.concurrency > 0 or config.rate_limit or config.gpus_per_job:
+            if (
+                config is None
+                or config.concurrency > 0
+                or config.rate_limit
+                or config.gpus_per_job
+                or config.executor != "thread"  # a child or the loop takes a job when it can run it
+            ):
                 return 0
         return AHEAD_PER_SLOT * self.slots.total
 

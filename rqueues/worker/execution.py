@@ -1,4 +1,10 @@
-"""Running one claimed job: resolve, decode, call, and turn the outcome into data."""
+"""Running one claimed job: resolve, decode, call, and turn the outcome into data.
+
+The one place that does it, for every executor: the thread executor calls
+``run_job`` in its slot, a process-executor child calls it in the child, and the
+asyncio executor calls ``run_job_async`` on the worker's event loop (which runs a
+sync function through ``call`` in a thread).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import inspect
 import logging
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +24,11 @@ from ..errors import ConfigurationError, JobTimeout, PayloadTooLarge, Serializat
 from ..functions import FunctionRegistry
 from ..options import stored_timeout
 from ..retry import exception_names
-from .coroutines import run_coroutine
+from .coroutines import remaining, run_coroutine, supervise
 from .hooks import with_middleware
+
+#: How job code reports to its worker: ``report(kind, data)`` (see JobContext._report).
+Report = Callable[[str, Any], None]
 
 log = logging.getLogger("rqueues.worker")
 
@@ -46,6 +56,14 @@ class Claimed:
     done: bool = False  # finished running; its outcome is on the way to Redis
     lost: bool = False  # the delivery is no longer this worker's: not renewed, its outcome discarded
     ran_for: float = 0.0  # seconds it ran, set when it finished
+    default_timeout: float | None = None  # its queue's timeout, set when it is routed to an executor
+    env: dict[str, str] = field(default_factory=dict)  # set in its child's environment (process executor)
+
+    @property
+    def timeout(self) -> float | None:
+        """The job's own timeout, else its queue's."""
+        own = self.own_timeout
+        return own if own is not None else self.default_timeout
 
     def report_progress(self, fraction: float, message: str) -> None:
         """Keep the latest progress report (JobContext.progress; a child's message in the
@@ -53,8 +71,8 @@ class Claimed:
         self.progress = (fraction, message, time.monotonic())
 
     @functools.cached_property
-    def timeout(self) -> float | None:
-        """The job's timeout; one enqueue would have refused counts as none (logged once)."""
+    def own_timeout(self) -> float | None:
+        """The job's own timeout; one enqueue would have refused counts as none (logged once)."""
         try:
             return stored_timeout(self.options)
         except ConfigurationError as exc:
@@ -82,10 +100,17 @@ class Outcome:
     permanent: bool = False
 
 
-def run_job(
-    job: Claimed, functions: FunctionRegistry, max_result_bytes: int = defaults.MAX_RESULT_BYTES
-) -> Outcome:
-    """Run a job in the calling thread. Never raises: every failure becomes an Outcome."""
+@dataclass
+class Prepared:
+    """A job's function and decoded arguments, ready to call."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] | list[Any]
+    kwargs: dict[str, Any]
+
+
+def prepare(job: Claimed, functions: FunctionRegistry) -> Prepared | Outcome:
+    """Decode the arguments and resolve the function; the Outcome when either cannot be."""
     try:
         args, kwargs, meta = decode_envelope(job.payload)
     except SerializationError as exc:
@@ -95,21 +120,88 @@ def run_job(
     except UnknownFunction as exc:
         return Outcome(job, "refused", failure(exc), str(exc), exception_names(exc), permanent=True)
     fn = with_middleware(fn, job, meta)  # the middleware's run hooks (hooks.py); fn itself if none
-    ctx = JobContext(
-        job.job_id, job.queue, job.function, job.attempts, job.cancel, job.gpus, job.report_progress
-    )
-    _set_current(ctx)
+    return Prepared(fn, args, kwargs)
+
+
+def run_job(
+    job: Claimed,
+    functions: FunctionRegistry,
+    max_result_bytes: int = defaults.MAX_RESULT_BYTES,
+    report: Report | None = None,
+) -> Outcome:
+    """Run a job in the calling thread. Never raises: every failure becomes an Outcome."""
+    prepared = prepare(job, functions)
+    if isinstance(prepared, Outcome):
+        return prepared
+    return call(job, prepared, max_result_bytes, report)
+
+
+def call(
+    job: Claimed,
+    prepared: Prepared,
+    max_result_bytes: int = defaults.MAX_RESULT_BYTES,
+    report: Report | None = None,
+) -> Outcome:
+    """Call a prepared job in the calling thread; an ``async def`` job gets an event loop of its own."""
+    _set_current(_context(job, report))
     try:
-        result = fn(*args, **kwargs)
+        result = prepared.fn(*prepared.args, **prepared.kwargs)
         if inspect.isawaitable(result):  # an async def job: run it here, never store a coroutine
-            result = run_coroutine(result, job.cancel, job.timeout)
-        elapsed = time.monotonic() - job.started
-        if job.timeout is not None and elapsed > job.timeout:
-            raise JobTimeout(f"job ran {elapsed:.3f}s, past its timeout of {job.timeout:g}s")
+            result = run_coroutine(result, job.cancel, remaining(job.started, job.timeout))
+        _check_overrun(job)
     except BaseException as exc:  # a job's SystemExit must not take down its slot
-        return Outcome(job, "failed", failure(exc), exception_names=exception_names(exc))
+        return _failed(job, exc)
     finally:
         _set_current(None)
+    return _succeeded(job, result, max_result_bytes)
+
+
+async def run_job_async(
+    job: Claimed,
+    functions: FunctionRegistry,
+    in_thread: Callable[[Callable[[], Outcome]], Awaitable[Outcome]],
+    max_result_bytes: int = defaults.MAX_RESULT_BYTES,
+    report: Report | None = None,
+) -> Outcome:
+    """Run a job on the running event loop: an ``async def`` function as a task of this
+    loop, cancelled by its timeout or its cancellation flag; any other function through
+    ``in_thread`` (a thread of a pool), so that it never blocks the loop. Never raises."""
+    prepared = prepare(job, functions)
+    if isinstance(prepared, Outcome):
+        return prepared
+    if not inspect.iscoroutinefunction(prepared.fn):
+        return await in_thread(functools.partial(call, job, prepared, max_result_bytes, report))
+    _set_current(_context(job, report))  # this task's context only
+    try:
+        awaitable = prepared.fn(*prepared.args, **prepared.kwargs)
+        result = await supervise(awaitable, job.cancel, remaining(job.started, job.timeout))
+        _check_overrun(job)
+    except BaseException as exc:  # CancelledError included: the task was cancelled for this job
+        return _failed(job, exc)
+    finally:
+        _set_current(None)
+    return _succeeded(job, result, max_result_bytes)
+
+
+def _context(job: Claimed, report: Report | None) -> JobContext:
+    ctx = JobContext(job.job_id, job.queue, job.function, job.attempts, job.cancel, job.gpus)
+    if report is not None:
+        ctx._report = report
+    return ctx
+
+
+def _check_overrun(job: Claimed) -> None:
+    """A job that returned after its timeout still failed it (the thread executor cannot stop it)."""
+    elapsed = time.monotonic() - job.started
+    if job.timeout is not None and elapsed > job.timeout:
+        raise JobTimeout(f"job ran {elapsed:.3f}s, past its timeout of {job.timeout:g}s")
+
+
+def _failed(job: Claimed, exc: BaseException) -> Outcome:
+    return Outcome(job, "failed", failure(exc), exception_names=exception_names(exc))
+
+
+def _succeeded(job: Claimed, result: Any, max_result_bytes: int) -> Outcome:
     try:
         return Outcome(job, "succeeded", _result_blob(result, max_result_bytes))
     except SerializationError as exc:  # the same result would come back on every retry

@@ -2,7 +2,7 @@
 
 It runs on its own thread, which job code running on other threads cannot
 block for long (a job stuck in C code holding the GIL can: such jobs belong on
-a process executor, planned, whose parent will heartbeat).
+the process executor, whose parent heartbeats).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -25,6 +25,7 @@ from ..backend.keys import check_queue_name
 from ..backend.settings import setting_warnings
 from ..backend.store import Store, as_store
 from ..config import ConfigProblems, QueueConfig
+from ..context import check_progress
 from ..errors import ConfigurationError, RedisUnavailable
 from ..functions import FunctionRegistry
 from ..liveness import Clock, Health, check_dead_after
@@ -33,6 +34,9 @@ from .acker import Acker
 from .cron import run_ticker
 from .dispatch import ClaimRound, Dispatcher
 from .execution import Claimed, Outcome, run_job
+from .executors.aio import AsyncioExecutor
+from .executors.process import ProcessExecutor
+from .executors.router import Router
 from .executors.thread import ThreadExecutor
 from .finish import Finisher
 from .gpus import GpuGate, resolve_gpus
@@ -120,7 +124,19 @@ class Worker:
             lambda: self.dispatcher.configs, self.acker, self.observer, self.slots, self._refresh_now,
             self.gpus.release,
         )  # fmt: skip
-        self.executor = ThreadExecutor(concurrency, self._run, self.finisher.done)
+        #: kind -> handler(job, data) of the messages job code sends (JobContext._report).
+        self.message_handlers: dict[str, Callable[[Claimed, Any], None]] = {
+            "progress": lambda job, data: job.report_progress(*check_progress(*data)),
+        }
+        done, max_result = self.finisher.done, self.conn.max_result_bytes
+        self.executor = Router(
+            lambda: self.dispatcher.configs,
+            {
+                "thread": ThreadExecutor(concurrency, self._run, done),
+                "process": ProcessExecutor(self.functions.modules, done, self._on_message, max_result),
+                "asyncio": AsyncioExecutor(self.functions, concurrency, done, self._on_message, max_result),
+            },
+        )
         self.dispatcher = Dispatcher(
             self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
             self.observer, clock, self.gpus,
@@ -221,6 +237,8 @@ class Worker:
         self._reaper_stop.set()
         running = [j for jobs in self.held.snapshot().values() for j in jobs if not j.done]
         leftover = [j for j in running if not j.lost]  # a lost delivery is no longer ours to hand back
+        if running:
+            self.executor.abandon()  # children killed first: a job handed back never runs twice at once
         if leftover:
             hand_back(self.conn, self.held, leftover)
         self.executor.stop(timeout=None if not running else 0)
@@ -349,4 +367,14 @@ class Worker:
     # -- slots ----------------------------------------------------------------
 
     def _run(self, job: Claimed) -> Outcome:
-        return run_job(job, self.functions, self.conn.max_result_bytes)
+        return run_job(
+            job, self.functions, self.conn.max_result_bytes, lambda k, d: self._on_message(job, k, d)
+        )
+
+    def _on_message(self, job: Claimed, kind: str, data: Any) -> None:
+        """A message job code sent (JobContext._report), passed to the handler of its kind."""
+        handler = self.message_handlers.get(kind)
+        if handler is None:
+            log.debug("job %s sent a %r message, which nothing handles", job.job_id, kind)
+            return
+        handler(job, data)

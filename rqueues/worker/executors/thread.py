@@ -1,4 +1,9 @@
-"""The thread executor: a fixed number of slots, each a thread running one job at a time."""
+"""The thread executor: a fixed number of slots, each a thread running one job at a time.
+
+A thread cannot be killed: a job's timeout, a stop or a lost delivery sets its
+cancellation flag, which the job should poll (``current_job().cancelled``); a job
+that returns after its timeout is recorded as failed with JobTimeout.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import queue
 import threading
 from collections.abc import Callable
 
+from ...config import QueueConfig
 from ..execution import Claimed, Outcome
 from ..settle import unsettled
 
@@ -31,8 +37,11 @@ class ThreadExecutor:
         for t in self._threads:
             t.start()
 
-    def submit(self, job: Claimed) -> None:
+    def submit(self, job: Claimed, config: QueueConfig | None = None) -> None:
         self._todo.put(job)
+
+    def abandon(self) -> None:
+        """A thread cannot be stopped: the jobs' cancellation flags (set by the hand-back) are all."""
 
     def stop(self, timeout: float | None = None) -> None:
         """Let queued jobs finish, then end the slot threads."""
