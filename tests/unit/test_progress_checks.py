@@ -41,12 +41,12 @@ def test_a_long_message_is_cut_to_the_limit_not_refused() -> None:
 
 
 def test_progress_goes_to_the_reporter_checked() -> None:
-    seen: list[tuple[float, str]] = []
-    ctx = JobContext("j", "q", "m:f", 1, _report=lambda f, m: seen.append((f, m)))
+    seen: list[tuple[str, object]] = []
+    ctx = JobContext("j", "q", "m:f", 1, _report=lambda kind, data: seen.append((kind, data)))
     ctx.progress(1, "done")
     with pytest.raises(ValueError):
         ctx.progress(2)
-    assert seen == [(1.0, "done")]
+    assert seen == [("progress", [1.0, "done"])]  # the executors' message channel
     JobContext("j", "q", "m:f", 1).progress(0.5)  # no reporter (outside a worker): a no-op
 
 
