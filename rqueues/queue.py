@@ -19,8 +19,10 @@ from .backend.dependencies import Ref
 from .backend.entries import generated_id, pack_fresh
 from .backend.keys import GROUP, check_queue_name
 from .backend.store import Store, as_store
+from .checks import check_int
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
+from .defaults import MAX_CONCURRENCY
 from .errors import (
     ConfigurationError,
     DuplicateJob,
@@ -150,6 +152,23 @@ class Queue:
         if not raw:
             raise QueueNotDeclared(self.name)
         return QueueConfig.from_hash(self.name, raw)
+
+    def set_concurrency(self, concurrency: int) -> QueueConfig:
+        """Change only the queue's limit; every other setting stays as declared.
+
+        A re-declaration with one field written: the config hash keeps its other
+        fields (also those this version does not know), the version is bumped and
+        workers are woken as ``declare`` does. Lowering the limit lets running jobs finish.
+        """
+        check_int("concurrency", concurrency, 0, MAX_CONCURRENCY)
+        config = self.config()  # QueueNotDeclared, or a clear error for a malformed config
+        with self.connection.guard():
+            pipe = self.connection.redis.pipeline(transaction=True)
+            pipe.hset(self.keys.config, "concurrency", concurrency)
+            pipe.hincrby(self.keys.config, "version", 1)
+            pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
+            version = pipe.execute()[1]
+        return dataclasses.replace(config, concurrency=concurrency, version=version)
 
     # -- enqueue ----------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "rqueues"
 
 #: Lowest first. A module's layer is its subpackage; top-level modules are core or api.
-LAYERS = ("core", "backend", "api", "worker", "observe", "quickstart", "cli")
+LAYERS = ("core", "backend", "api", "worker", "observe", "web", "quickstart", "cli")
 API = {"queue", "job", "connection", "admin", "cron"}
 FACADES = {"rqueues", "rqueues.worker", "rqueues.cli", "rqueues.cli.__main__", "rqueues.worker.executors"}
 
@@ -66,7 +66,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_every_module_has_a_layer_and_subpackages_say_what_they_own() -> None:
-    for sub in ("backend", "worker", "observe", "cli", "quickstart"):
+    for sub in ("backend", "worker", "observe", "web", "cli", "quickstart"):
         doc = ast.get_docstring(ast.parse((PACKAGE / sub / "__init__.py").read_text()))
         assert doc, f"rqueues/{sub}/__init__.py has no docstring"
 
