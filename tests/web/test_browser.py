@@ -183,6 +183,16 @@ def test_the_dashboard_in_a_browser(
     expect(page.locator('dd[data-field="state"]')).to_have_text("running")
     expect(page.locator('dd[data-field="worker"]')).to_have_text(worker.worker_id)
     shot(page, "job")
+
+    # Workers: the worker process with its queues, the slot in use and the job it runs.
+    page.goto(f"{url}#/workers")
+    row = page.locator(f'tr[data-worker="{worker.worker_id}"]')
+    expect(row.locator('td[data-col="queues"]')).to_have_text("capped, slow, deadq")
+    expect(row.locator('td[data-col="slots"]')).to_have_text("1/4")
+    expect(row.locator('td[data-col="jobs"]')).to_have_text(running.id)
+    shot(page, "workers")
+    row.locator(f'td[data-col="jobs"] a:text-is("{running.id}")').click()
+    expect(page.locator("#job-id")).to_have_text(running.id)
     page.click('button[data-action="stop"]')
     expect(page.locator('dd[data-field="state"]')).to_have_text("cancelled")
     assert running.state == "cancelled"
@@ -208,13 +218,6 @@ def test_the_dashboard_in_a_browser(
     page.goto(f"{url}#/jobs/{dead.id}")
     expect(page.locator('dd[data-field="state"]')).to_have_text("succeeded")
     expect(page.locator("#job-result")).to_have_text("42")
-
-    # Workers: the worker process with its queues and slots.
-    page.goto(f"{url}#/workers")
-    row = page.locator(f'tr[data-worker="{worker.worker_id}"]')
-    expect(row.locator('td[data-col="queues"]')).to_have_text("capped, slow, deadq")
-    expect(row.locator('td[data-col="slots"]')).to_have_text("0/4")
-    shot(page, "workers")
 
     # A queue's page: jobs by state, and its limit changed live.
     page.goto(f"{url}#/queues/capped?state=succeeded")
