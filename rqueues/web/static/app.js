@@ -400,7 +400,8 @@
       message ? el("p", { class: "muted" }, message) : null,
       login.token ? [el("label", { for: "login-token" }, "Token"), token] : null,
       login.basic ? [el("label", { for: "login-user" }, "User"), user, el("label", { for: "login-password" }, "Password"), password] : null,
-      el("p", {}, el("button", { type: "submit" }, "Log in")));
+      login.token || login.basic ? el("p", {}, el("button", { type: "submit" }, "Log in"))
+        : el("p", { class: "muted" }, "This dashboard takes the host application's login: sign in there, then reload."));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const body = token.value ? { token: token.value } : { user: user.value, password: password.value };
@@ -413,7 +414,7 @@
       }
     });
     replace(main, form);
-    (login.token ? token : user).focus();
+    if (login.token || login.basic) (login.token ? token : user).focus();
   }
 
   async function loadMeta() {
