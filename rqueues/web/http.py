@@ -41,6 +41,8 @@ log = logging.getLogger("rqueues.web")
 Redact = Callable[[JobRecord], dict[str, Any]]
 #: A route's work: (context, request, body) -> data for JSON. It runs on a worker thread,
 #: since every library call blocks on Redis.
+#: An action's body holds a few fields at most.
+MAX_BODY = 64 * 1024
 Handler = Callable[["WebContext", Request, dict[str, Any]], Any]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -180,6 +182,8 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object body, or a form's fields; {} when empty."""
     raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ConfigurationError(f"the request body has {len(raw)} bytes; at most {MAX_BODY} are read")
     if not raw:
         return {}
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):

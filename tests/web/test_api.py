@@ -164,6 +164,9 @@ def test_bad_input_of_actions(client: TestClient, conn: Connection) -> None:
         assert reply.status_code == 400, (value, reply.text)
         assert "concurrency must be" in reply.json()["error"]
     assert client.post("/api/queues/work/concurrency", content=b"[1]", headers=BEARER).status_code == 400
+    huge = b'{"concurrency": 1, "pad": "' + b"x" * 70_000 + b'"}'
+    reply = client.post("/api/queues/work/concurrency", content=huge, headers=BEARER)
+    assert reply.status_code == 400 and "at most" in reply.json()["error"]
     assert (
         client.post("/api/queues/nope/concurrency", json={"concurrency": 1}, headers=BEARER).status_code
         == 404

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from rqueues import Connection
 from rqueues.cli import main
 from rqueues.cli.web import MISSING_EXTRA
 from rqueues.errors import ConfigurationError
 from rqueues.web import server
+from rqueues.web.app import create_app
 
 
 def test_import_rqueues_and_its_cli_does_not_import_the_web_stack() -> None:
@@ -58,14 +60,14 @@ def test_loopback_without_a_token_makes_one_and_prints_it_once(
     assert served["host"] == "127.0.0.1" and served["port"] == 8080
     token = said[0].rsplit(" ", 1)[1]
     assert len(token) >= 24 and sum(token in line for line in said) == 1
-    assert served["app"].state.rqueues.security.token == token  # type: ignore[attr-defined]
+    assert served["app"].app.state.rqueues.security.token == token  # type: ignore[attr-defined]
 
 
 def test_read_only_needs_no_token(conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
     served: dict[str, object] = {}
     monkeypatch.setattr(server.uvicorn, "run", lambda app, **kw: served.update(app=app))
     server.serve(conn, host="127.0.0.1", port=1, read_only=True, token=None, basic=None, say=lambda _: None)
-    ctx = served["app"].state.rqueues  # type: ignore[attr-defined]
+    ctx = served["app"].app.state.rqueues  # type: ignore[attr-defined]
     assert ctx.read_only and not ctx.security.configured
 
 
@@ -98,3 +100,14 @@ def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
 def test_serve_refuses_before_listening(conn: Connection) -> None:
     with pytest.raises(ConfigurationError, match="--read-only"):
         server.serve(conn, host="10.1.2.3", port=1, read_only=False, token=None, basic=None)
+
+
+def test_on_loopback_only_loopback_host_names_are_answered(conn: Connection) -> None:
+    """DNS rebinding: a page of another site whose name now resolves to 127.0.0.1 gets nothing."""
+    client = TestClient(server.LoopbackOnly(create_app(conn, read_only=True)))
+    for host in ("127.0.0.1:8080", "localhost:8080", "[::1]:8080", "localhost"):
+        assert client.get("/api/overview", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example:8080", "evil.example", "127.0.0.1.evil.example", ""):
+        reply = client.get("/api/overview", headers={"Host": host})
+        assert reply.status_code == 421, host
+        assert "loopback names only" in reply.json()["error"]
