@@ -39,10 +39,10 @@ log = logging.getLogger("rqueues.web")
 #: ``redact(record) -> dict``: what the job page shows of a job's call. Its keys among
 #: "args", "kwargs" and "result" replace those of the job's JSON.
 Redact = Callable[[JobRecord], dict[str, Any]]
-#: A route's work: (context, request, body) -> data for JSON. It runs on a worker thread,
-#: since every library call blocks on Redis.
 #: An action's body holds a few fields at most.
 MAX_BODY = 64 * 1024
+#: A route's work: (context, request, body) -> data for JSON. It runs on a worker thread,
+#: since every library call blocks on Redis.
 Handler = Callable[["WebContext", Request, dict[str, Any]], Any]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
