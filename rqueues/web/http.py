@@ -22,6 +22,7 @@ from ..backend.store import Store
 from ..checks import check_int, check_job_id
 from ..errors import (
     ConfigurationError,
+    DuplicateJob,
     JobNotFound,
     QueueBusy,
     QueueNotDeclared,
@@ -124,6 +125,8 @@ def _run(fn: Handler, ctx: WebContext, request: Request, body: dict[str, Any]) -
         return json_response(fn(ctx, request, body))
     except ApiError as exc:
         return error(exc.status, str(exc))
+    except DuplicateJob as exc:  # a requeue whose unique key a newer job holds
+        return error(409, str(exc))
     except (ConfigurationError, ValueError) as exc:
         return error(400, str(exc))
     except (JobNotFound, QueueNotDeclared) as exc:

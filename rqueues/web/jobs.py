@@ -1,8 +1,8 @@
 """Job routes: listings across queues (dead letters among them), one job, and the job
 actions, each the library call the CLI makes (`cancel`, `stop`, `requeue`).
 
-A job's progress and GPUs reach the page through ``JobRecord.to_json``: no route of
-their own.
+A job's progress, GPUs, unique key and dependencies reach the page through
+``JobRecord.to_json``: no route of their own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .views import job_detail
 
 #: action -> (the Job method, the state it needs, the past tense for messages)
 JOB_ACTIONS = {
-    "cancel": (Job.cancel, "queued", "cancelled"),
+    "cancel": (Job.cancel, "queued, scheduled or deferred", "cancelled"),
     "stop": (Job.stop, "running", "stopped"),
     "requeue": (Job.requeue, "dead or failed", "requeued"),
 }

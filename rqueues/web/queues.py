@@ -46,6 +46,8 @@ def get_queue(ctx: WebContext, request: Request, body: dict[str, Any]) -> Any:
         "backoff_max": config.retry.backoff_max,
         "retry_on": list(config.retry.retry_on),
         "max_reclaims": config.max_reclaims,
+        "gpus_per_job": config.gpus_per_job,
+        "gpu_share": config.gpu_share,
         "version": config.version,
     }
     return {"time": data["time"], "queue": row}

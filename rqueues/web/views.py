@@ -12,7 +12,10 @@ from ..observe.top import QueueRates, info_json
 from .http import Redact
 
 #: What each state lets an operator do, by the library call that does it.
-ACTIONS = {"queued": ("cancel",), "running": ("stop",), "failed": ("requeue",), "dead": ("requeue",)}
+ACTIONS = {
+    "queued": ("cancel",), "scheduled": ("cancel",), "deferred": ("cancel",),
+    "running": ("stop",), "failed": ("requeue",), "dead": ("requeue",),
+}  # fmt: skip
 
 
 def jsonable(value: Any) -> Any:
@@ -53,7 +56,8 @@ def job_row(record: JobRecord) -> dict[str, Any]:
 def job_detail(record: JobRecord, redact: Redact) -> dict[str, Any]:
     """Everything about one job; its call and result through ``redact``.
 
-    Fields the record gains (progress, GPUs) come through ``to_json`` unchanged."""
+    The record's other fields (progress, GPUs, unique key, parents, dependents) come
+    through ``to_json`` unchanged."""
     data = record.to_json()
     data["args"], data["kwargs"] = None, None
     shown = redact(record)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import reporting_jobs
 import tasks
 from starlette.testclient import TestClient
 from web_helpers import BEARER, claim_as, dead_letter
@@ -185,7 +186,10 @@ def test_an_action_on_a_job_in_another_state_says_why(client: TestClient, conn: 
         assert reply.status_code == 409 and needs in reply.json()["error"], reply.text
     claim_as(conn, "work")
     reply = client.post(f"/api/jobs/{job.id}/cancel", headers=BEARER)
-    assert reply.status_code == 409 and f"job {job.id} is running, not queued" in reply.json()["error"]
+    assert (
+        reply.status_code == 409
+        and f"job {job.id} is running, not queued, scheduled or deferred" in reply.json()["error"]
+    )
 
 
 def test_concurrency_changes_alone_and_requeue_all_of_a_queue(
@@ -238,3 +242,43 @@ def test_static_files_ship_with_the_package() -> None:
     assert {"index.html", "app.js", "app.css"} <= names
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert re.search(r'"rqueues\.web" = \["static/\*\.html", "static/\*\.js", "static/\*\.css"\]', pyproject)
+
+
+def test_job_detail_shows_progress_gpus_and_dependencies(
+    client: TestClient,
+    conn: Connection,
+    redis_url: str,
+    start_worker: Callable[..., Worker],
+    wait_until: Callable[..., object],
+) -> None:
+    gpu = Queue("gpuq", conn)
+    gpu.declare()
+    pipe = conn.redis.pipeline(
+        transaction=True
+    )  # the GPU setting, as tests/integration/test_gpus.py stores it
+    pipe.hset(gpu.keys.config, "gpus_per_job", 1)
+    pipe.hincrby(gpu.keys.config, "version", 1)
+    pipe.execute()
+    Queue("plain", conn).declare()
+    parent = gpu.enqueue(reporting_jobs.progress_gated, redis_url, "web:gate")
+    child = Queue("plain", conn).options(depends_on=[parent]).enqueue(tasks.add, 1, 2)
+    waiting = client.get(f"/api/jobs/{child.id}", headers=BEARER).json()
+    assert waiting["state"] == "deferred" and waiting["actions"] == ["cancel"]
+    assert [p["id"] for p in waiting["parents"]] == [parent.id]
+    start_worker(imports=["tasks", "reporting_jobs"], gpus="0", queues=["gpuq", "plain"], refresh_seconds=0.1)
+
+    def reported() -> dict[str, object] | None:
+        data: dict[str, object] = client.get(f"/api/jobs/{parent.id}", headers=BEARER).json()
+        return data if data.get("progress") else None
+
+    data = wait_until(reported, timeout=15, what="the parent's progress report")
+    assert isinstance(data, dict)
+    assert data["progress"]["fraction"] == 0.5 and data["progress"]["message"] == "half way"
+    assert data["gpus"] == ["0"]
+    assert [d["id"] for d in data["dependents"]] == [child.id]
+    workers = client.get("/api/workers", headers=BEARER).json()["workers"]
+    assert workers[0]["gpus"] == {"0": [parent.id]}
+    config = client.get("/api/queues/gpuq", headers=BEARER).json()["queue"]["config"]
+    assert config["gpus_per_job"] == 1
+    conn.redis.rpush("web:gate", "go")
+    assert child.wait(timeout=15) == 3

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reporting_jobs
 import tasks
 from web_helpers import TOKEN, dead_letter
 
@@ -150,7 +151,24 @@ def test_the_dashboard_in_a_browser(
     dead_letter(conn, "deadq", [dead])
     Queue("capped", conn).declare(concurrency=2)
     Queue("slow", conn).declare()
-    worker = worker_process("--queues", "capped,slow,deadq", "--concurrency", "4")
+    gpu = Queue("gpuq", conn)
+    gpu.declare()
+    pipe = conn.redis.pipeline(
+        transaction=True
+    )  # one GPU per job, as tests/integration/test_gpus.py stores it
+    pipe.hset(gpu.keys.config, "gpus_per_job", 1)
+    pipe.hincrby(gpu.keys.config, "version", 1)
+    pipe.execute()
+    worker = worker_process(
+        "--queues",
+        "capped,slow,deadq,gpuq",
+        "--concurrency",
+        "4",
+        "--import",
+        "reporting_jobs",
+        "--gpus",
+        "0",
+    )
     url = web_server()
 
     # Log in with the token.
@@ -175,6 +193,16 @@ def test_the_dashboard_in_a_browser(
     expect(cell(page, "capped", "in_use")).to_have_text("0")
     assert page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
 
+    # A job's page follows its progress, and names the GPU it was given.
+    reporting = gpu.enqueue(reporting_jobs.progress_gated, redis_url, "web:progress")
+    page.goto(f"{url}#/jobs/{reporting.id}")
+    expect(page.locator('dd[data-field="progress"]')).to_contain_text("50% half way")
+    expect(page.locator('dd[data-field="gpus"]')).to_have_text("0")
+    shot(page, "job")
+    conn.redis.rpush("web:progress", "go")
+    expect(page.locator('dd[data-field="state"]')).to_have_text("succeeded")
+    expect(page.locator('dd[data-field="progress"]')).to_contain_text("100% done")
+
     # Find a running job by its id, stop it, see it end cancelled.
     running = Queue("slow", conn).enqueue(tasks.wait_for_cancel, 30)
     page.fill("#search-id", running.id)
@@ -182,12 +210,12 @@ def test_the_dashboard_in_a_browser(
     expect(page.locator("#job-id")).to_have_text(running.id)
     expect(page.locator('dd[data-field="state"]')).to_have_text("running")
     expect(page.locator('dd[data-field="worker"]')).to_have_text(worker.worker_id)
-    shot(page, "job")
 
     # Workers: the worker process with its queues, the slot in use and the job it runs.
     page.goto(f"{url}#/workers")
     row = page.locator(f'tr[data-worker="{worker.worker_id}"]')
-    expect(row.locator('td[data-col="queues"]')).to_have_text("capped, slow, deadq")
+    expect(row.locator('td[data-col="queues"]')).to_have_text("capped, slow, deadq, gpuq")
+    expect(row.locator('td[data-col="gpus"]')).to_have_text("0: free")
     expect(row.locator('td[data-col="slots"]')).to_have_text("1/4")
     expect(row.locator('td[data-col="jobs"]')).to_have_text(running.id)
     shot(page, "workers")

@@ -5,11 +5,11 @@
 
 (() => {
   const POLL_MS = 1500;
-  const STATES = ["running", "queued", "scheduled", "succeeded", "failed", "cancelled", "dead"];
+  const STATES = ["running", "queued", "scheduled", "deferred", "succeeded", "failed", "cancelled", "dead"];
   const FINAL = new Set(["succeeded", "failed", "cancelled", "dead"]);
   const ACTION_LABELS = { cancel: "Cancel", stop: "Stop", requeue: "Retry" };
   const ACTION_ASK = {
-    cancel: "Cancel this queued job? It will not run.",
+    cancel: "Cancel this job? It will not run.",
     stop: "Stop this running job? Its worker flags it cancelled within about a second.",
     requeue: "Put this job back on its queue?",
   };
@@ -134,7 +134,7 @@
 
   function jobActions(job) {
     if (!app.meta.actions) return [];
-    const actions = job.actions || { queued: ["cancel"], running: ["stop"], failed: ["requeue"], dead: ["requeue"] }[job.state] || [];
+    const actions = job.actions || { queued: ["cancel"], scheduled: ["cancel"], deferred: ["cancel"], running: ["stop"], failed: ["requeue"], dead: ["requeue"] }[job.state] || [];
     return actions.map((name) => actionButton(ACTION_LABELS[name] || name, name, () =>
       act(ACTION_ASK[name], "api/jobs/" + encodeURIComponent(job.id) + "/" + name + "?queue=" + encodeURIComponent(job.queue),
         {}, () => `${ACTION_LABELS[name] || name}: ${job.id}`), name !== "requeue"));
@@ -245,7 +245,8 @@
         sparkline(app.history.get(q.name) || []));
       const c = q.config;
       replace(config, `tags: ${q.tags.length ? q.tags.join(", ") : "any worker"} · retries ${c.retries} (backoff ${c.backoff}s, max ${c.backoff_max}s)` +
-        ` · max reclaims ${c.max_reclaims} · results kept ${duration(c.result_ttl)} · config version ${c.version}`);
+        ` · max reclaims ${c.max_reclaims} · results kept ${duration(c.result_ttl)}` +
+        (c.gpus_per_job ? ` · ${c.gpus_per_job} GPU(s) per job${c.gpu_share ? ", shared" : ""}` : "") + ` · config version ${c.version}`);
       const dead = controls.querySelector("[data-action=requeue-dead]");
       if (dead) dead.disabled = !q.dead;
       await load();
@@ -278,7 +279,7 @@
       { key: "id", label: "Job", cls: "id", cell: (j) => jobLink(j.id) },
       withQueue ? { key: "queue", label: "Queue", cell: (j) => queueLink(j.queue) } : null,
       { key: "function", label: "Function", cls: "mono", cell: (j) => j.function },
-      { key: "state", label: "State", cell: (j) => badge(j.state) },
+      { key: "state", label: "State", cell: (j) => [badge(j.state), j.progress && j.state === "running" ? ` ${Math.round(j.progress.fraction * 100)}%` : null] },
       { key: "attempts", label: "Attempts", num: true, cell: (j) => j.attempts },
       { key: "enqueued_at", label: "Enqueued", cell: (j) => time(j.enqueued_at) },
       { key: "finished_at", label: "Finished", cell: (j) => time(j.finished_at) },
@@ -317,6 +318,12 @@
         fields.push(["Progress", [el("span", { class: "progress" }, el("span", { style: null, "data-fraction": p.fraction })),
           ` ${Math.round(p.fraction * 100)}% ${p.message || ""}`]]);
       }
+      if (job.unique_key) fields.push(["Unique key", el("span", { class: "mono" }, job.unique_key)]);
+      if (job.parents && job.parents.length) {
+        fields.push(["Depends on", job.parents.map((p, i) => [i ? ", " : "", jobLink(p.id), " ", badge(p.state || "waiting")])]);
+        fields.push(["If a parent fails", job.allow_failure ? "runs anyway" : "cancelled"]);
+      }
+      if (job.dependents && job.dependents.length) fields.push(["Dependents", job.dependents.map((d, i) => [i ? ", " : "", jobLink(d.id)])]);
       if (job.reason) fields.push(["Reason", job.reason]);
       const errors = (job.errors || []).slice();
       if (job.error && !errors.some((e) => e.type === job.error.type && e.message === job.error.message && e.traceback === job.error.traceback)) {
@@ -353,10 +360,14 @@
       { key: "functions", label: "Running", cls: "mono", cell: (w) => Object.entries(w.running_functions || {}).map(([f, n]) => (n > 1 ? `${f} ×${n}` : f)).join(", ") || "-" },
       { key: "jobs", label: "Jobs", cls: "id", cell: (w) => w.jobs.map((j, i) => [i ? " " : "", jobLink(j)]) },
     ];
+    // Each GPU and the job holding it, only once a worker has GPUs.
+    const gpus = { key: "gpus", label: "GPUs", cls: "mono", cell: (w) => Object.entries(w.gpus || {}).map(([device, jobs], i) =>
+      [i ? " · " : "", device + ": ", jobs.length ? jobs.map((j, k) => [k ? ", " : "", jobLink(j)]) : "free"]) };
     return async () => {
       const data = await api("api/workers");
       replace(summary, `${data.workers.length} live worker(s)` + (data.dead_workers ? `, ${data.dead_workers} dead still registered` : ""));
-      replace(holder, table(columns, data.workers, (w) => ({ "data-worker": w.id })));
+      const shown = data.workers.some((w) => w.gpus) ? [...columns, gpus] : columns;
+      replace(holder, table(shown, data.workers, (w) => ({ "data-worker": w.id })));
     };
   }
 
