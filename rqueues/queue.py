@@ -161,14 +161,25 @@ class Queue:
         workers are woken as ``declare`` does. Lowering the limit lets running jobs finish.
         """
         check_int("concurrency", concurrency, 0, MAX_CONCURRENCY)
+        return self._redeclare({"concurrency": concurrency}, concurrency=concurrency)
+
+    def set_rate_limit(self, rate_limit: RateLimit | str | None) -> QueueConfig:
+        """Change only the queue's rate limit (``"100/s"``, a RateLimit, or None for none);
+        every other setting stays as declared, as with set_concurrency()."""
+        rate = as_rate(rate_limit)
+        fields = {"rate_limit": rate.count if rate else 0, "rate_window": rate.window_ms if rate else 0}
+        return self._redeclare(fields, rate_limit=rate)
+
+    def _redeclare(self, fields: dict[str, int], **changed: Any) -> QueueConfig:
+        """Write ``fields`` of a declared queue's config, bump its version and wake its workers."""
         config = self.config()  # QueueNotDeclared, or a clear error for a malformed config
         with self.connection.guard():
             pipe = self.connection.redis.pipeline(transaction=True)
-            pipe.hset(self.keys.config, "concurrency", concurrency)
+            pipe.hset(self.keys.config, mapping=fields)
             pipe.hincrby(self.keys.config, "version", 1)
             pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
             version = pipe.execute()[1]
-        return dataclasses.replace(config, concurrency=concurrency, version=version)
+        return dataclasses.replace(config, version=version, **changed)
 
     # -- enqueue ----------------------------------------------------------
 

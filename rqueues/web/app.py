@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..backend.store import as_store
 from ..errors import ConfigurationError
-from . import jobs, queues, session, workers
+from . import cron, jobs, queues, session, workers
 from .http import Redact, WebContext, error
 from .security import MIN_TOKEN_LENGTH, AuthHook, Security
 from .views import show_everything
@@ -75,6 +75,7 @@ def create_app(
         *queues.ROUTES,
         *jobs.ROUTES,
         *workers.ROUTES,
+        *cron.ROUTES,
         Route("/api/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -1,8 +1,5 @@
-"""Queue routes: the overview, one queue, its jobs by state, and the queue actions.
-
-Pause/resume and the rate limit go here too once the library has them, each an
-``action`` route next to ``set_concurrency`` below.
-"""
+"""Queue routes: the overview, one queue, its jobs by state, and the queue actions (the
+limit, the rate limit, pause and resume, requeue of its dead letters)."""
 
 from __future__ import annotations
 
@@ -48,6 +45,8 @@ def get_queue(ctx: WebContext, request: Request, body: dict[str, Any]) -> Any:
         "max_reclaims": config.max_reclaims,
         "gpus_per_job": config.gpus_per_job,
         "gpu_share": config.gpu_share,
+        "rate_limit": str(config.rate_limit) if config.rate_limit else None,
+        "paused": config.paused,
         "version": config.version,
     }
     return {"time": data["time"], "queue": row}
@@ -84,6 +83,32 @@ def set_concurrency(ctx: WebContext, request: Request, body: dict[str, Any]) -> 
 
 
 @action
+def set_rate_limit(ctx: WebContext, request: Request, body: dict[str, Any]) -> Any:
+    """``{"rate_limit": "100/s"}``; null or "" for none."""
+    name = queue_name(request)
+    raw = body.get("rate_limit")
+    if raw is not None and not isinstance(raw, str):
+        raise ConfigurationError(f"rate_limit must be text like '100/s', or null for none, got {raw!r}")
+    config = Queue(name, ctx.conn).set_rate_limit(raw.strip() or None if raw else None)
+    rate = str(config.rate_limit) if config.rate_limit else None
+    return {"queue": name, "rate_limit": rate, "version": config.version}
+
+
+@action
+def pause(ctx: WebContext, request: Request, body: dict[str, Any]) -> Any:
+    name = queue_name(request)
+    Queue(name, ctx.conn).pause()
+    return {"queue": name, "paused": True}
+
+
+@action
+def resume(ctx: WebContext, request: Request, body: dict[str, Any]) -> Any:
+    name = queue_name(request)
+    Queue(name, ctx.conn).resume()
+    return {"queue": name, "paused": False}
+
+
+@action
 def requeue_dead(ctx: WebContext, request: Request, body: dict[str, Any]) -> Any:
     """Every dead letter of the queue back on it, as `rqueues requeue --queue Q --all` does."""
     name = queue_name(request)
@@ -105,5 +130,8 @@ ROUTES = [
     Route("/api/queues/{name}", get_queue, methods=["GET"]),
     Route("/api/queues/{name}/jobs", get_queue_jobs, methods=["GET"]),
     Route("/api/queues/{name}/concurrency", set_concurrency, methods=["POST"]),
+    Route("/api/queues/{name}/rate-limit", set_rate_limit, methods=["POST"]),
+    Route("/api/queues/{name}/pause", pause, methods=["POST"]),
+    Route("/api/queues/{name}/resume", resume, methods=["POST"]),
     Route("/api/queues/{name}/requeue-dead", requeue_dead, methods=["POST"]),
 ]

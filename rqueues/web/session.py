@@ -1,8 +1,4 @@
-"""What the page asks first (``/api/meta``), and logging in and out.
-
-``FEATURES`` tells the page which optional parts to show: a library feature that is not
-there yet has its flag False, and wiring it is its route plus its flag.
-"""
+"""What the page asks first (``/api/meta``), and logging in and out."""
 
 from __future__ import annotations
 
@@ -16,8 +12,6 @@ from starlette.routing import Route
 from ..defaults import VERSION
 from .http import context, error, json_body, json_response
 from .security import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS
-
-FEATURES = {"pause": False, "rate_limit": False, "cron": False}
 
 
 async def meta(request: Request) -> Response:
@@ -37,7 +31,6 @@ async def meta(request: Request) -> Response:
         "authenticated": how is not None or not sec.configured,
         "login": {"token": bool(sec.token), "basic": bool(sec.basic)},
         "csrf": sec.csrf_token(nonce),
-        "features": FEATURES,
     })  # fmt: skip
     if fresh:
         _cookie(request, response, CSRF_COOKIE, nonce, None)

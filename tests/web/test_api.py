@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from web_helpers import BEARER, claim_as, dead_letter
 
 from rqueues import Connection, Queue, RetryPolicy, Worker
+from rqueues.cron import add_cron
 from rqueues.job import JobRecord
 from rqueues.web.app import STATIC, create_app
 
@@ -282,3 +283,55 @@ def test_job_detail_shows_progress_gpus_and_dependencies(
     assert config["gpus_per_job"] == 1
     conn.redis.rpush("web:gate", "go")
     assert child.wait(timeout=15) == 3
+
+
+def test_pause_resume_and_the_rate_limit_keep_every_other_setting(
+    client: TestClient, conn: Connection
+) -> None:
+    q = Queue("work", conn)
+    q.declare(concurrency=2, tags=["has=gpu"], rate_limit="10/s")
+    assert client.post("/api/queues/work/pause", headers=BEARER).json() == {"queue": "work", "paused": True}
+    row = client.get("/api/queues/work", headers=BEARER).json()["queue"]
+    assert row["paused"] is True and row["state"] == "paused" and row["config"]["rate_limit"] == "10/s"
+    reply = client.post("/api/queues/work/rate-limit", json={"rate_limit": "30/m"}, headers=BEARER)
+    assert reply.status_code == 200 and reply.json()["rate_limit"] == "30/m"
+    config = q.config()
+    assert (str(config.rate_limit), config.concurrency, config.tags, config.paused) == (
+        "30/m",
+        2,
+        ("has=gpu",),
+        True,
+    )
+    for bad in ("fast", 5, "0/s"):
+        reply = client.post("/api/queues/work/rate-limit", json={"rate_limit": bad}, headers=BEARER)
+        assert reply.status_code == 400, (bad, reply.text)
+    assert (
+        client.post("/api/queues/work/rate-limit", json={"rate_limit": None}, headers=BEARER).status_code
+        == 200
+    )
+    assert q.config().rate_limit is None
+    client.post("/api/queues/work/resume", headers=BEARER)
+    assert q.config().paused is False
+    assert client.post("/api/queues/nope/pause", headers=BEARER).status_code == 404
+    assert client.post("/api/queues/bad$name/pause", headers=BEARER).status_code == 400
+
+
+def test_periodic_jobs_with_their_last_and_next_run(client: TestClient, conn: Connection) -> None:
+    Queue("work", conn).declare()
+    add_cron(conn, "nightly", "0 3 * * *", "work", tasks.add, (1, 2), tz="Europe/Paris")
+    schedules = client.get("/api/cron", headers=BEARER).json()["schedules"]
+    assert len(schedules) == 1
+    one = schedules[0]
+    assert (one["name"], one["queue"], one["schedule"], one["tz"]) == (
+        "nightly",
+        "work",
+        "0 3 * * *",
+        "Europe/Paris",
+    )
+    assert one["function"] == "tasks:add" and one["last_run"] is None and one["next_run"]
+    assert client.post("/api/cron/bad name/remove", headers=BEARER).status_code == 400
+    assert client.post("/api/cron/other/remove", headers=BEARER).status_code == 404
+    assert (
+        client.post("/api/cron/nightly/remove", params={"queue": "work"}, headers=BEARER).status_code == 200
+    )
+    assert client.get("/api/cron", headers=BEARER).json()["schedules"] == []

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from web_helpers import BEARER, ORIGIN, TOKEN, claim_as, dead_letter, login
 
 from rqueues import Connection, Job, Queue
+from rqueues.cron import add_cron, list_cron
 from rqueues.errors import ConfigurationError
 from rqueues.web.app import create_app
 from rqueues.web.security import SESSION_SECONDS, Security
@@ -31,6 +32,7 @@ def jobs(conn: Connection, dead_queue: Queue) -> dict[str, Job]:
     running = work.enqueue(tasks.sleep, 5)
     claim_as(conn, "work")
     queued = work.enqueue(tasks.add, 1, 2)
+    add_cron(conn, "nightly", "0 3 * * *", "work", tasks.noop)
     return {"queued": queued, "running": running, "dead": dead}
 
 
@@ -41,7 +43,11 @@ def actions(jobs: dict[str, Job]) -> list[tuple[str, dict[str, object]]]:
         (f"/api/jobs/{jobs['running'].id}/stop", {}),
         (f"/api/jobs/{jobs['dead'].id}/requeue", {}),
         ("/api/queues/work/concurrency", {"concurrency": 7}),
+        ("/api/queues/work/rate-limit", {"rate_limit": "30/m"}),
+        ("/api/queues/work/pause", {}),
+        ("/api/queues/deadq/resume", {}),
         ("/api/queues/deadq/requeue-dead", {}),
+        ("/api/cron/nightly/remove?queue=work", {}),
     ]
 
 
@@ -49,7 +55,9 @@ def unchanged(conn: Connection, jobs: dict[str, Job]) -> None:
     assert jobs["queued"].state == "queued"
     assert not conn.redis.hexists(conn.keys.queue("work").job(jobs["running"].id), "stop")
     assert jobs["dead"].state == "dead"
-    assert Queue("work", conn).config().concurrency == 3
+    config = Queue("work", conn).config()
+    assert (config.concurrency, config.rate_limit, config.paused) == (3, None, False)
+    assert [i.job.name for i in list_cron(conn)] == ["nightly"]
 
 
 def test_every_action_needs_authentication(
@@ -108,7 +116,9 @@ def test_the_token_authorizes_every_action(
     assert jobs["queued"].state == "cancelled"
     assert conn.redis.hget(conn.keys.queue("work").job(jobs["running"].id), "stop") is not None
     assert jobs["dead"].state == "queued"
-    assert Queue("work", conn).config().concurrency == 7
+    config = Queue("work", conn).config()
+    assert (config.concurrency, str(config.rate_limit), config.paused) == (7, "30/m", True)
+    assert list_cron(conn) == []
 
 
 def test_a_session_action_needs_the_csrf_token_and_this_origin(

@@ -24,6 +24,7 @@ import tasks
 from web_helpers import TOKEN, dead_letter
 
 from rqueues import Connection, Queue
+from rqueues.cron import add_cron, list_cron
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("RQUEUES_SCREENSHOTS") or ROOT / "build" / "screenshots")
@@ -254,7 +255,36 @@ def test_the_dashboard_in_a_browser(
     page.click('button[data-action="concurrency"]')
     expect(page.locator('.card[data-col="concurrency"] .value')).to_have_text("3")
     assert Queue("capped", conn).config().concurrency == 3
+    page.fill("#rate-input", "20/m")
+    page.click('button[data-action="rate-limit"]')
+    expect(page.locator('.card[data-col="rate"] .value')).to_have_text("20/m")
+    assert str(Queue("capped", conn).config().rate_limit) == "20/m"
     shot(page, "queue")
+
+    # Paused, the queue starts nothing; resumed, its job runs.
+    page.click('button[data-action="pause"]')
+    expect(page.locator("h2 .badge")).to_have_text("paused")
+    held = Queue("capped", conn).enqueue(tasks.add, 2, 3)
+    expect(page.locator('.card[data-col="waiting"] .value')).to_have_text("1")
+    deadline = time.monotonic() + 3  # two of the page's polls, and more than a worker's refresh
+    while time.monotonic() < deadline:
+        assert held.state == "queued"
+        assert page.locator('.card[data-col="in_use"] .value').text_content() == "0"
+        time.sleep(0.25)
+    page.click('button[data-action="resume"]')
+    expect(page.locator('.card[data-col="waiting"] .value')).to_have_text("0")
+    assert held.wait(timeout=15) == 5
+
+    # Periodic jobs: listed with their next run, removed from the page.
+    add_cron(conn, "nightly-report", "0 3 * * *", "slow", tasks.noop, tz="Europe/Paris")
+    page.goto(f"{url}#/cron")
+    row = page.locator('tr[data-cron="nightly-report"]')
+    expect(row.locator('td[data-col="schedule"]')).to_have_text("0 3 * * * (Europe/Paris)")
+    expect(row.locator('td[data-col="next_run"]')).not_to_have_text("-")
+    shot(page, "cron")
+    row.locator('button[data-action="remove-cron"]').click()
+    expect(row).to_have_count(0)
+    assert list_cron(conn) == []
 
 
 def test_read_only_shows_no_action(
@@ -269,6 +299,7 @@ def test_read_only_shows_no_action(
     waiting = Queue("idle", conn)
     waiting.declare()
     queued = waiting.enqueue(tasks.add, 2, 2)  # no worker consumes 'idle': it stays queued
+    add_cron(conn, "hourly", "0 * * * *", "idle", tasks.noop)
     worker = worker_process("--queues", "deadq")
     url = web_server("--read-only", token=None)
 
@@ -278,6 +309,7 @@ def test_read_only_shows_no_action(
         f"#/jobs/{queued.id}": page.locator('dd[data-field="state"]'),
         "#/dead": page.locator(f'tr[data-job="{dead.id}"]'),
         "#/workers": page.locator(f'tr[data-worker="{worker.worker_id}"]'),
+        "#/cron": page.locator('tr[data-cron="hourly"]'),
     }
     for hash_, loaded in pages.items():
         page.goto(url + hash_)

@@ -146,6 +146,7 @@
     { key: "name", label: "Queue", cell: (q) => queueLink(q.name) },
     { key: "state", label: "State", cell: (q) => badge(q.state) },
     { key: "concurrency", label: "Limit", num: true, cell: (q) => q.concurrency || "∞" },
+    { key: "rate", label: "Rate limit", num: true, cell: (q) => q.rate || "-" },
     { key: "in_use", label: "In use", num: true, cell: (q) => q.in_use },
     { key: "waiting", label: "Waiting", num: true, cell: (q) => q.waiting },
     { key: "scheduled", label: "Scheduled", num: true, cell: (q) => q.scheduled },
@@ -245,33 +246,37 @@
         sparkline(app.history.get(q.name) || []));
       const c = q.config;
       replace(config, `tags: ${q.tags.length ? q.tags.join(", ") : "any worker"} · retries ${c.retries} (backoff ${c.backoff}s, max ${c.backoff_max}s)` +
-        ` · max reclaims ${c.max_reclaims} · results kept ${duration(c.result_ttl)}` +
+        (c.rate_limit ? ` · rate limit ${c.rate_limit}` : "") + ` · max reclaims ${c.max_reclaims} · results kept ${duration(c.result_ttl)}` +
         (c.gpus_per_job ? ` · ${c.gpus_per_job} GPU(s) per job${c.gpu_share ? ", shared" : ""}` : "") + ` · config version ${c.version}`);
-      const dead = controls.querySelector("[data-action=requeue-dead]");
-      if (dead) dead.disabled = !q.dead;
+      syncQueueControls(controls, q);
       await load();
     };
   }
 
-  // Queue actions. Pause/resume and the rate limit show once /api/meta says the library has them.
+  // Queue actions: the limit, the rate limit, pause and resume, requeue of the dead letters.
   function buildQueueControls(box, name) {
     const path = (what) => "api/queues/" + encodeURIComponent(name) + "/" + what;
     const limit = el("input", { type: "number", min: "0", step: "1", id: "concurrency-input", "aria-label": "New limit" });
-    box.append(el("label", { for: "concurrency-input" }, "Concurrency limit (0 = unlimited)"), limit,
+    const rate = el("input", { type: "text", id: "rate-input", placeholder: "100/s, 30/m or empty", size: "12", "aria-label": "New rate limit" });
+    box.append(
+      el("label", { for: "concurrency-input" }, "Limit (0 = unlimited)"), limit,
       actionButton("Set limit", "concurrency", () => act(null, path("concurrency"), { concurrency: Number(limit.value) },
         (d) => `${d.queue}: limit ${d.concurrency || "unlimited"}`)),
+      el("label", { for: "rate-input" }, "Rate limit"), rate,
+      actionButton("Set rate", "rate-limit", () => act(null, path("rate-limit"), { rate_limit: rate.value.trim() || null },
+        (d) => `${d.queue}: rate limit ${d.rate_limit || "none"}`)),
+      actionButton("Pause", "pause", () => act(`Pause ${name}? Running jobs finish; none starts until it is resumed.`,
+        path("pause"), {}, () => `${name} paused`), true),
+      actionButton("Resume", "resume", () => act(null, path("resume"), {}, () => `${name} resumed`)),
       actionButton("Requeue all dead letters", "requeue-dead", () => act(`Requeue every dead letter of ${name}?`, path("requeue-dead"), {},
         (d) => `${d.queue}: ${d.requeued} job(s) requeued`)));
-    const features = app.meta.features || {};
-    if (features.pause) {
-      box.append(actionButton("Pause", "pause", () => act(`Pause ${name}? Running jobs finish; none starts.`, path("pause"), {}, () => `${name} paused`), true),
-        actionButton("Resume", "resume", () => act(null, path("resume"), {}, () => `${name} resumed`)));
-    }
-    if (features.rate_limit) {
-      const per = el("input", { type: "number", min: "0", step: "any", id: "rate-input", "aria-label": "Jobs per second" });
-      box.append(el("label", { for: "rate-input" }, "Rate limit (jobs/s, 0 = none)"), per,
-        actionButton("Set rate", "rate-limit", () => act(null, path("rate-limit"), { rate_limit: Number(per.value) }, () => `${name}: rate limit set`)));
-    }
+  }
+
+  function syncQueueControls(box, q) {
+    const set = (name, disabled) => { const b = box.querySelector(`[data-action=${name}]`); if (b) b.disabled = disabled; };
+    set("pause", q.paused);
+    set("resume", !q.paused);
+    set("requeue-dead", !q.dead);
   }
 
   function jobsTable(jobs, withQueue) {
@@ -398,6 +403,27 @@
     };
   }
 
+  function cronPage() {
+    const holder = el("div");
+    replace(main, el("h2", {}, "Periodic jobs"), holder);
+    const columns = [
+      { key: "name", label: "Name", cls: "mono", cell: (c) => c.name },
+      { key: "queue", label: "Queue", cell: (c) => queueLink(c.queue) },
+      { key: "schedule", label: "Schedule", cls: "mono", cell: (c) => `${c.schedule} (${c.tz})` },
+      { key: "function", label: "Function", cls: "mono", cell: (c) => c.function },
+      { key: "catch_up", label: "Catch up", num: true, cell: (c) => c.catch_up },
+      { key: "last_run", label: "Last run", cell: (c) => time(c.last_run) },
+      { key: "next_run", label: "Next run", cell: (c) => time(c.next_run) },
+      app.meta.actions ? { key: "actions", label: "", cell: (c) => actionButton("Remove", "remove-cron", () =>
+        act(`Remove the periodic job ${c.name}? A run already enqueued stays.`,
+          "api/cron/" + encodeURIComponent(c.name) + "/remove?queue=" + encodeURIComponent(c.queue), {}, () => `removed ${c.name}`), true) } : null,
+    ].filter(Boolean);
+    return async () => {
+      const data = await api("api/cron");
+      replace(holder, table(columns, data.schedules, (c) => ({ "data-cron": c.name })));
+    };
+  }
+
   // -- login, search, routing ------------------------------------------------------------
 
   function showLogin(message) {
@@ -469,6 +495,7 @@
     if (parts[0] === "jobs" && parts.length >= 2) return ["", jobPage(parts.slice(1).join("/"))];
     if (parts[0] === "workers") return ["workers", workersPage()];
     if (parts[0] === "dead") return ["dead", deadPage()];
+    if (parts[0] === "cron") return ["cron", cronPage()];
     return ["", (() => { replace(main, el("p", { class: "banner" }, "No such page.")); return async () => {}; })()];
   }
 
