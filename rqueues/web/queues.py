@@ -89,7 +89,7 @@ def set_rate_limit(ctx: WebContext, request: Request, body: dict[str, Any]) -> A
     raw = body.get("rate_limit")
     if raw is not None and not isinstance(raw, str):
         raise ConfigurationError(f"rate_limit must be text like '100/s', or null for none, got {raw!r}")
-    config = Queue(name, ctx.conn).set_rate_limit(raw.strip() or None if raw else None)
+    config = Queue(name, ctx.conn).set_rate_limit((raw.strip() or None) if raw else None)
     rate = str(config.rate_limit) if config.rate_limit else None
     return {"queue": name, "rate_limit": rate, "version": config.version}
 
