@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PKG_VENV ?= build/package-venv
 
-.PHONY: install quickstart test test-valkey package-check test-fast test-deploy dashboards lint bench bench-full bench-peers clean
+.PHONY: install quickstart test test-valkey package-check test-fast test-web test-deploy dashboards lint bench bench-full bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-valkey: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/integration -x -q
 
+## The web dashboard's tests, the browser ones included (Debian's chromium; screenshots in build/screenshots/).
+test-web: $(STAMP)
+	$(BIN)/python -m pytest tests/web -q -rs
+
 ## Metrics, exporter, dashboards, alert rules and deploy files, checked offline (promtool, schemas).
 test-deploy: $(STAMP)
 	$(BIN)/python -m pytest tests/observability -q -rs
@@ -56,6 +60,7 @@ package-check: $(STAMP)
 	$(PYTHON) -m venv $(PKG_VENV)
 	$(PKG_VENV)/bin/pip install -q "$$(ls dist/*.whl)[embedded]"
 	cd $(PKG_VENV) && bin/python -c 'import rqueues, sys; assert "site-packages" in rqueues.__file__, rqueues.__file__'
+	cd $(PKG_VENV) && bin/python -c 'import importlib.resources as r; s = r.files("rqueues.web") / "static"; assert all((s / f).is_file() for f in ("index.html", "app.js", "app.css")), "the page is not in the wheel"'
 	cd $(PKG_VENV) && bin/rqueues dashboards dashboards >/dev/null && bin/rqueues quickstart --jobs 12 --no-live
 
 ## rqueues' figures against the performance targets, quick sizes (about 1.5 minutes).

@@ -20,8 +20,10 @@ from .backend.entries import FRESH, generated_id, pack_fresh
 from .backend.keys import GROUP, Keyspace, QueueKeys, check_queue_name
 from .backend.steps import Cmd, Ops, Script, Steps
 from .backend.store import Store, as_store
+from .checks import check_int
 from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
+from .defaults import MAX_CONCURRENCY
 from .errors import ConfigurationError, DuplicateJob, JobNotFound, PayloadTooLarge, QueueNotDeclared
 from .job import Job, fetch_steps, new_job_id
 from .middleware import EnqueueCall, run_after_enqueue, run_before_enqueue
@@ -137,6 +139,34 @@ class Queue:
 
     def config(self) -> QueueConfig:
         return self.connection.run(config_steps(self.keys))
+
+    def set_concurrency(self, concurrency: int) -> QueueConfig:
+        """Change only the queue's limit; every other setting stays as declared.
+
+        A re-declaration with one field written: the config hash keeps its other
+        fields (also those this version does not know), the version is bumped and
+        workers are woken as ``declare`` does. Lowering the limit lets running jobs finish.
+        """
+        check_int("concurrency", concurrency, 0, MAX_CONCURRENCY)
+        return self._redeclare({"concurrency": concurrency}, concurrency=concurrency)
+
+    def set_rate_limit(self, rate_limit: RateLimit | str | None) -> QueueConfig:
+        """Change only the queue's rate limit (``"100/s"``, a RateLimit, or None for none);
+        every other setting stays as declared, as with set_concurrency()."""
+        rate = as_rate(rate_limit)
+        fields = {"rate_limit": rate.count if rate else 0, "rate_window": rate.window_ms if rate else 0}
+        return self._redeclare(fields, rate_limit=rate)
+
+    def _redeclare(self, fields: dict[str, int], **changed: Any) -> QueueConfig:
+        """Write ``fields`` of a declared queue's config, bump its version and wake its workers."""
+        config = self.config()  # QueueNotDeclared, or a clear error for a malformed config
+        with self.connection.guard():
+            pipe = self.connection.redis.pipeline(transaction=True)
+            pipe.hset(self.keys.config, mapping=fields)
+            pipe.hincrby(self.keys.config, "version", 1)
+            pipe.xadd(self.keys.events, {"config": 1}, maxlen=1000, approximate=True)
+            version = pipe.execute()[1]
+        return dataclasses.replace(config, version=version, **changed)
 
     # -- enqueue ----------------------------------------------------------
 

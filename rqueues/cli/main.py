@@ -34,6 +34,7 @@ from .output import emit, job_text
 from .recovery import COMMANDS
 from .waiting import COMMANDS as WAIT_COMMANDS
 from .waiting import EXIT_HELP, wait_and_report
+from .web import web
 
 QUEUE_COLUMNS = (
     "name", "concurrency", "running", "waiting", "pending", "dead", "executor", "timeout", "tags",
@@ -458,6 +459,7 @@ def quickstart(
 
 for _command in [*COMMANDS, *MANAGE_COMMANDS, *OBSERVE_COMMANDS, *WAIT_COMMANDS, *CRON_COMMANDS]:
     main.add_command(_command)
+main.add_command(web)
 
 
 if __name__ == "__main__":

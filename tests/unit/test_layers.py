@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "rqueues"
 
 #: Lowest first. A module's layer is its subpackage; top-level modules are core or api.
-LAYERS = ("core", "backend", "api", "worker", "observe", "aio", "tasks", "quickstart", "cli")
+LAYERS = ("core", "backend", "api", "worker", "observe", "aio", "tasks", "web", "quickstart", "cli")
 API = {"queue", "job", "connection", "admin", "cron"}
 #: Top-level modules of a layer above the api: the decorator enqueues with either client.
 TOP = {"task": "tasks"}
@@ -70,7 +70,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_every_module_has_a_layer_and_subpackages_say_what_they_own() -> None:
-    for sub in ("backend", "worker", "observe", "cli", "quickstart"):
+    for sub in ("backend", "worker", "observe", "web", "cli", "quickstart"):
         doc = ast.get_docstring(ast.parse((PACKAGE / sub / "__init__.py").read_text()))
         assert doc, f"rqueues/{sub}/__init__.py has no docstring"
 
