@@ -66,7 +66,6 @@ package-check: $(STAMP)
 ## rqueues' figures against the performance targets, quick sizes (about 1.5 minutes).
 bench: $(STAMP)
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench.ratelimit
 
 ## More runs, full sizes (1,000,000 jobs; 1, 2, 4 processes), payloads, load, a capped queue (about 15 minutes).
 bench-full: $(STAMP)

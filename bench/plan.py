@@ -11,8 +11,8 @@ A step's kind (``what``) names one measurement:
 - flat: one enqueue and one claim with a short and a long backlog (rqueues).
 - listing: the library's listing call over many finished records (rqueues).
 - executors: a no-op drain and idle latency per executor (bench/executors.py).
-- rate_limited: kept for a feature the library does not have yet (a
-  rate-limited claim against a plain one): "skipped" until it does.
+- rate_limited: a claim on a rate-limited queue against a plain one (bench/ratelimit.py).
+- aio_enqueue: the asyncio client's enqueue rates beside the blocking client's.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ QUICK = [
     Step("scaling", "scaling", 3, {"n": 10_000, "processes": (1, 2)}, systems=RQUEUES),
     Step("listing", "listing", 1, {"records": 100_000, "bound": 60}, systems=RQUEUES),
     Step("executors", "executors", 1, {"n": 3_000, "probes": 20}, systems=RQUEUES),
+    Step("aio_enqueue", "aio_enqueue", 3, {"one": 3_000, "batch": 30_000}, systems=RQUEUES),
+    Step("rate_limited", "rate_limited", 1, {"n": 10_000}, systems=RQUEUES),
 ]
 
 FULL = [
@@ -104,7 +106,7 @@ PEERS = [
 
 PLANS = {"quick": QUICK, "full": FULL, "peers": PEERS}
 #: Kinds that measure the library's own calls: rqueues only, whatever the plan says.
-LIBRARY_ONLY = {"flat", "listing", "rate_limited", "executors"}
+LIBRARY_ONLY = {"flat", "listing", "rate_limited", "executors", "aio_enqueue"}
 
 
 def _enqueue(bench: Bench, **kw: Any) -> dict[str, float]:
@@ -143,7 +145,20 @@ def _rate_limited(bench: Bench, **kw: Any) -> dict[str, float]:
     """A claim on a rate-limited queue against a plain one, once queues can have a rate limit."""
     if not _declares("rate_limit"):
         raise Skip("this version has no rate-limited queues")
-    raise Skip("rate-limited claims are not measured yet")
+    from .ratelimit import measure
+
+    found = measure(bench.url, kw["n"], batch=8, runs=1)  # claims of a default worker's 8 slots
+    return {k: float(v) for k, v in found.items() if k.endswith(("us_per_job", "over_plain"))}
+
+
+def _aio_enqueue(bench: Bench, **kw: Any) -> dict[str, float]:
+    try:
+        import rqueues.aio  # noqa: F401
+    except ImportError:
+        raise Skip("this version has no asyncio client") from None
+    from .aio_enqueue import aio_enqueue_rows
+
+    return {k: float(v) for k, v in aio_enqueue_rows(bench, **kw).items()}
 
 
 def _executors(bench: Bench, **kw: Any) -> dict[str, float]:
@@ -165,6 +180,7 @@ MEASURES: dict[str, Callable[..., dict[str, float]]] = {
     "listing": _listing,
     "rate_limited": _rate_limited,
     "executors": _executors,
+    "aio_enqueue": _aio_enqueue,
 }
 
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .aio_enqueue import FIELDS as AIO_FIELDS
+from .aio_enqueue import SHOWN as AIO_SHOWN
 from .executors import FIELDS as EXECUTOR_FIELDS
 from .executors import SHOWN as EXECUTOR_SHOWN
 from .plan import Step
@@ -37,6 +39,7 @@ STEP_LABELS = {
     "capped_sleep": "capped queue (cap 4), 5 ms jobs, 8 slots",
     "rate_limited": "rate-limited claim vs plain",
     "executors": "drain per executor",
+    "aio_enqueue": "enqueue, asyncio client beside the blocking one",
 }
 #: field -> (unit, format)
 FIELDS = {
@@ -93,6 +96,16 @@ PER_PROCESSES = re.compile(r"(.+)_(\d+)p$")
 FIELDS.update(EXECUTOR_FIELDS)
 ALSO["executors"] = EXECUTOR_SHOWN
 MAIN["executors"] = "thread_rate"
+FIELDS.update(AIO_FIELDS)
+FIELDS.update({
+    "plain_claim_us_per_job": ("us claim/job, plain", "{:.1f}"),
+    "rated_claim_us_per_job": ("us claim/job, rate-limited", "{:.1f}"),
+    "rated_over_plain": ("x rate-limited/plain", "{:.2f}"),
+})  # fmt: skip
+ALSO["aio_enqueue"] = AIO_SHOWN
+MAIN["aio_enqueue"] = "sync_one_rate"
+ALSO["rate_limited"] = ["plain_claim_us_per_job", "rated_claim_us_per_job"]
+MAIN["rate_limited"] = "rated_over_plain"
 
 
 def unit(field: str) -> tuple[str, str]:
