@@ -14,6 +14,7 @@ nobody declared raises QueueNotDeclared, as with Queue.enqueue.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import threading
 import weakref
@@ -28,6 +29,7 @@ from .functions import function_name
 from .job import Job
 from .options import JobOptions
 from .queue import Queue
+from .when import check_aware, delay_seconds
 
 P = ParamSpec("P")
 R = TypeVar("R")  # what the job's result is (an async function's awaited value)
@@ -120,9 +122,13 @@ class Task(Generic[P, C, R]):
         job: Job[R] = self.queue.enqueue_many([(self.name, args, kwargs, self.job_options)])[0]
         return job
 
-    def enqueue_in(self, delay: float, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
-        """Enqueue it to run after ``delay`` seconds."""
-        return self.options(delay=delay).enqueue(*args, **kwargs)
+    def enqueue_in(self, delay: float | dt.timedelta, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Enqueue it to run ``delay`` (seconds or a timedelta) from now; 0 runs it at once."""
+        return self.options(delay=delay_seconds(delay) or None).enqueue(*args, **kwargs)
+
+    def enqueue_at(self, at: dt.datetime, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Enqueue it to run at ``at``, an aware datetime (a naive one is refused)."""
+        return self.options(at=check_aware("at", at)).enqueue(*args, **kwargs)
 
     async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> aio.Job[R]:
         """``enqueue`` from asyncio code, on the default asyncio connection."""
@@ -130,8 +136,11 @@ class Task(Generic[P, C, R]):
         job: aio.Job[R] = (await q.enqueue_many([(self.name, args, kwargs, self.job_options)]))[0]
         return job
 
-    async def aenqueue_in(self, delay: float, *args: P.args, **kwargs: P.kwargs) -> aio.Job[R]:
-        return await self.options(delay=delay).aenqueue(*args, **kwargs)
+    async def aenqueue_in(self, delay: float | dt.timedelta, *args: P.args, **kwargs: P.kwargs) -> aio.Job[R]:
+        return await self.options(delay=delay_seconds(delay) or None).aenqueue(*args, **kwargs)
+
+    async def aenqueue_at(self, at: dt.datetime, *args: P.args, **kwargs: P.kwargs) -> aio.Job[R]:
+        return await self.options(at=check_aware("at", at)).aenqueue(*args, **kwargs)
 
 
 def task(

@@ -64,3 +64,15 @@ def gpu_record(url: str, log_key: str, gate_key: str = "", seconds: float = 0.0,
         r.rpush(log_key, f"end {job.id} {devices} {os.getpid()}")
         r.close()
     return devices
+
+
+def report_in_child(url: str, log_key: str) -> str:
+    """On the process executor: log the pid, CUDA_VISIBLE_DEVICES and current_job().gpus the
+    child saw, and report progress from the child (it travels to the worker over the pipe)."""
+    job = _job()
+    r = redis.Redis.from_url(url)
+    env = os.environ.get("CUDA_VISIBLE_DEVICES", "-")
+    r.rpush(log_key, f"{job.id} {os.getpid()} {env} {','.join(job.gpus) or '-'}")
+    r.close()
+    job.progress(0.75, "from the child")
+    return env

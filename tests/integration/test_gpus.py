@@ -27,14 +27,9 @@ IMPORTS = ["tasks", "reporting_jobs"]
 
 
 def declare(conn: Connection, name: str, gpus_per_job: int, share: bool = False, **settings: Any) -> Queue:
-    """Declare a queue, then its GPU settings (as `rqueues declare --gpus-per-job` stores them)."""
+    """Declare a queue with its GPU needs, as `rqueues declare --gpus-per-job` does."""
     q = Queue(name, conn)
-    q.declare(**settings)
-    keys = conn.keys.queue(name)
-    pipe = conn.redis.pipeline(transaction=True)
-    pipe.hset(keys.config, mapping={"gpus_per_job": gpus_per_job, "gpu_share": "1" if share else "0"})
-    pipe.hincrby(keys.config, "version", 1)
-    pipe.execute()
+    q.declare(gpus_per_job=gpus_per_job, gpu_share=share, **settings)
     return q
 
 
@@ -180,3 +175,22 @@ def test_bad_gpu_ids_are_a_clear_cli_error(cli: Callable[..., Result]) -> None:
     result = cli("worker", "--gpus", "0,a b")
     assert result.exit_code != 0 and "invalid GPU id 'a b'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_process_children_get_their_devices_in_the_environment_and_report_progress(
+    conn: Connection, start_worker: Callable[..., Worker], redis_url: str
+) -> None:
+    """On the process executor each job's child gets CUDA_VISIBLE_DEVICES of its own devices,
+    and progress reported in the child reaches the job's record."""
+    q = declare(conn, "gpu-proc", 1, concurrency=2, executor="process")
+    start_worker(imports=IMPORTS, gpus="4,5", concurrency=2)
+    jobs = [q.enqueue(reporting_jobs.report_in_child, redis_url, "child-log") for _ in range(4)]
+    seen = [job.wait(timeout=60) for job in jobs]
+    assert set(seen) <= {"4", "5"}  # one device each, exported to the child
+    lines = [line.decode().split() for line in conn.redis.lrange("child-log", 0, -1)]
+    assert len(lines) == 4
+    for _job_id, pid, env, gpus in lines:
+        assert int(pid) != os.getpid() and env == gpus  # the env matches current_job().gpus
+    for job in jobs:
+        progress = job.progress
+        assert progress is not None and progress.fraction == 0.75 and progress.message == "from the child"

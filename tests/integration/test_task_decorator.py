@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -58,9 +59,13 @@ def test_options_override_the_decorators(bound: Connection) -> None:
     assert scale.job_options.retries == 2  # the decorator's options are unchanged
 
 
-def test_enqueue_in_waits_in_the_scheduled_set(bound: Connection) -> None:
-    job = scale.enqueue_in(60, 1)
-    assert job.state == "scheduled"
+def test_enqueue_in_and_at_wait_in_the_scheduled_set(bound: Connection) -> None:
+    assert scale.enqueue_in(60, 1).state == "scheduled"
+    assert scale.enqueue_in(datetime.timedelta(minutes=5), 2).state == "scheduled"
+    at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    assert scale.enqueue_at(at, 3).record().due_at is not None
+    with pytest.raises(ConfigurationError, match="naive"):
+        scale.enqueue_at(datetime.datetime(2030, 1, 1), 4)
 
 
 def test_undeclared_queue_is_never_declared_by_the_decorator(conn: Connection) -> None:
