@@ -5,7 +5,7 @@ threaded worker) with the worker's ``--import`` modules. The wire, one msgpack
 frame per message (never pickle: the payload came from Redis):
 
 - parent -> child: ``[job_id, queue, function, payload, options, attempts,
-  default_timeout, env]``, the job to run;
+  default_timeout, env, gpus]``, the job to run;
 - child -> parent: ``["msg", kind, data]`` for each JobContext._report while the job
   runs, then ``["done", state, blob, reason, exception_names, permanent]``.
 
@@ -72,10 +72,11 @@ def serve(conn: Connection, imports: list[str], max_result_bytes: int) -> None:
 
 
 def _job(item: list[Any]) -> Claimed:
-    job_id, queue, function, payload, options, attempts, default_timeout, env = item
+    job_id, queue, function, payload, options, attempts, default_timeout, env, gpus = item
     job = Claimed(queue, "", job_id, function, payload, attempts, options or {}, 0)
     job.default_timeout = default_timeout
     job.env = dict(env or {})
+    job.gpus = tuple(gpus or ())  # current_job().gpus in the child too
     return job
 
 

@@ -196,7 +196,7 @@ class ProcessExecutor:
         child = self._acquire()
         frame = pack(
             [job.job_id, job.queue, job.function, job.payload, job.options, job.attempts,
-             job.default_timeout, job.env]
+             job.default_timeout, job.env, list(job.gpus)]
         )  # fmt: skip
         try:
             child.conn.send_bytes(frame)
