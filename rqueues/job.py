@@ -230,29 +230,42 @@ class JobRecord:
             return f"<{exc}>"
 
 
-class Job(Generic[R]):
-    """A handle on one job. It holds no state of its own: every read asks Redis.
+class JobHandle:
+    """What the Job of either client is: an id, a queue and a connection, equal by id and
+    queue; every read asks Redis (the methods are the clients' own)."""
 
-    ``Job[R]`` is the job of a function returning R (``@task`` gives typed ones).
-    Each method runs the steps below, which the asyncio client's Job runs too."""
+    connection: Any
 
-    def __init__(self, job_id: str, queue: str, connection: Store, *, duplicate: bool = False) -> None:
+    def __init__(self, job_id: str, queue: str, connection: Any, *, duplicate: bool = False) -> None:
         self.id = job_id
         self.queue = queue
         self.connection = connection
         #: True when an enqueue returned this job because it holds the unique key asked for
         #: (the enqueue added nothing).
         self.duplicate = duplicate
-        self._keys = connection.keys.queue(queue)
+        self._keys: QueueKeys = connection.keys.queue(queue)
 
     def __repr__(self) -> str:
-        return f"Job({self.id!r}, queue={self.queue!r}{', duplicate=True' if self.duplicate else ''})"
+        return f"{type(self).__name__}({self.id!r}, queue={self.queue!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
+        return (
+            isinstance(other, JobHandle)
+            and type(other) is type(self)
+            and (other.id, other.queue) == (self.id, self.queue)
+        )
 
     def __hash__(self) -> int:
         return hash((self.id, self.queue))
+
+
+class Job(JobHandle, Generic[R]):
+    """A handle on one job. It holds no state of its own: every read asks Redis.
+
+    ``Job[R]`` is the job of a function returning R (``@task`` gives typed ones).
+    Each method runs the steps below, which the asyncio client's Job runs too."""
+
+    connection: Store
 
     @classmethod
     def fetch(cls, job_id: str, connection: Any = None, queue: str | None = None) -> Job:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Generic
 
 from ..backend import scripts
 from ..job import (
+    JobHandle,
     JobRecord,
     cancel_steps,
     fetch_steps,
@@ -28,26 +29,11 @@ else:
     R = TypeVar("R")
 
 
-class Job(Generic[R]):
+class Job(JobHandle, Generic[R]):
     """A handle on one job; every read asks Redis. ``await job.wait()`` blocks in Redis,
     on the queue's events stream, never polling; cancelling the awaiting task stops it."""
 
-    def __init__(self, job_id: str, queue: str, connection: Store, *, duplicate: bool = False) -> None:
-        self.id = job_id
-        self.queue = queue
-        self.connection = connection
-        #: True when an enqueue returned this job because it holds the unique key asked for.
-        self.duplicate = duplicate
-        self._keys = connection.keys.queue(queue)
-
-    def __repr__(self) -> str:
-        return f"aio.Job({self.id!r}, queue={self.queue!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
-
-    def __hash__(self) -> int:
-        return hash((self.id, self.queue))
+    connection: Store
 
     @classmethod
     async def fetch(cls, job_id: str, connection: Store, queue: str | None = None) -> Job:

@@ -19,7 +19,18 @@ from .. import defaults
 from ..backend.clients import redact
 from ..backend.keys import Keyspace
 from ..backend.scripts import Call, source
-from ..backend.steps import Block, Cmd, Ops, Script, Step, Steps, first_error, parse_items, queue_item
+from ..backend.steps import (
+    Block,
+    Cmd,
+    Ops,
+    Script,
+    Step,
+    Steps,
+    advance,
+    first_error,
+    parse_items,
+    queue_item,
+)
 from ..backend.store import translate_error
 from ..checks import check_int
 from .clients import AsyncClient
@@ -108,13 +119,12 @@ class Store:
     async def _drive(self, steps: Steps[T]) -> T:
         reply: Any = None
         error: BaseException | None = None
-        while True:
+        while True:  # steps.drive, awaiting each step
+            done, value = advance(steps, reply, error)
+            if done:
+                return value  # type: ignore[no-any-return]
             try:
-                step = steps.throw(error) if error is not None else steps.send(reply)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            try:
-                reply, error = await self._send(step), None
+                reply, error = await self._send(value), None
             except Exception as exc:  # the logic decides what a failed step means
                 reply, error = None, exc
 

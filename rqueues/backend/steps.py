@@ -91,17 +91,25 @@ Step = Ops | Script | Block
 Steps = Generator[Step, Any, T]
 
 
+def advance(steps: Steps[T], reply: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Give ``steps`` the last step's reply (or throw its error in): (True, the result) when
+    it returned, else (False, the next step to send)."""
+    try:
+        return False, steps.throw(error) if error is not None else steps.send(reply)
+    except StopIteration as done:
+        return True, done.value
+
+
 def drive(steps: Steps[T], send: Callable[[Step], Any]) -> T:
     """Run ``steps`` to its result, each step sent by ``send`` (errors go back into it)."""
     reply: Any = None
     error: BaseException | None = None
     while True:
+        done, value = advance(steps, reply, error)
+        if done:
+            return value  # type: ignore[no-any-return]
         try:
-            step = steps.throw(error) if error is not None else steps.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        try:
-            reply, error = send(step), None
+            reply, error = send(value), None
         except Exception as exc:  # the logic decides what a failed step means
             reply, error = None, exc
 
