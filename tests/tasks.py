@@ -96,6 +96,13 @@ def chaos_record(url: str, log_key: str, seconds: float) -> str:
     return job.id if job else "?"
 
 
+def chaos_record_attempts(url: str, log_key: str, first: float, later: float) -> str:
+    """chaos_record for ``first`` seconds on the first attempt and ``later`` on the others: a
+    test that stops the first worker is sure the job is still running when it does."""
+    job = rqueues.current_job()
+    return chaos_record(url, log_key, first if job is None or job.attempts <= 1 else later)
+
+
 def _append_line(path: str, line: str) -> None:
     # One O_APPEND write per line: lines from concurrent processes never interleave.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
