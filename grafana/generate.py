@@ -341,6 +341,12 @@ def queue() -> dict:
         timeseries("Wait p95 by task", "From the workers' own metrics.",
                    targets((f"histogram_quantile(0.95, sum by (task, le) "
                             f"(rate(rqueues_job_wait_seconds_bucket{{{QT}}}[{RATE}])))", "{{task}}")), "s"),
+        timeseries("Timeouts and memory kills", "Jobs past their timeout per second, by executor, and "
+                   "process-executor jobs killed past max_memory_per_child, over all workers.",
+                   targets((f"sum by (executor) (rate(rqueues_queue_timeouts_total{{{one}}}[{RATE}]))",
+                            "timeouts {{executor}}"),
+                           (f"sum(rate(rqueues_queue_memory_kills_total{{{one}}}[{RATE}]))", "memory kills")),
+                   "ops"),
         timeseries("Stalled, expired leases, overdue",
                    "Stalled: held by dead workers. Expired leases: not renewed, not yet pruned. Overdue: "
                    "scheduled jobs past their due time. All should return to 0 within seconds.",
@@ -375,6 +381,27 @@ def workers() -> dict:
                    "percentunit", min=0, max=1),
         timeseries("Running by queue", "Jobs running on scraped workers, by queue.",
                    targets((f"sum by (queue) (rqueues_jobs_running{{{Q}}})", "{{queue}}")), "none"),
+        timeseries("Busy slots by executor", "Slots running a job, by the executor of its queue "
+                   "(thread, process: a child process each, asyncio: tasks on the worker's loop).",
+                   targets((f"sum by (executor) (rqueues_worker_busy_slots{{{j}}})", "{{executor}}")),
+                   "none"),
+        timeseries("Child restarts by reason",
+                   "Process-executor children replaced per second. recycled: after max_jobs_per_child; "
+                   "killed_timeout, killed_memory, stopped: killed by the worker; died: on their own (a "
+                   "signal, a crash, the kernel's OOM killer), which should stay near 0.",
+                   targets((f"sum by (instance, reason) "
+                            f"(rate(rqueues_worker_child_restarts_total{{{j}}}[{RATE}]))",
+                            "{{instance}} {{reason}}")), "ops"),
+        timeseries("Timeouts by queue and executor",
+                   "Jobs past their timeout per second. thread: returned late (a thread cannot be "
+                   "stopped); process: its child killed; asyncio: its task cancelled.",
+                   targets((f"sum by (queue, executor) (rate(rqueues_job_timeouts_total{{{Q}}}[{RATE}]))",
+                            "{{queue}} {{executor}}")), "ops"),
+        timeseries("Memory kills by queue",
+                   "Process-executor jobs killed per second because their child passed the queue's "
+                   "max_memory_per_child (JobOutOfMemory).",
+                   targets((f"sum by (queue) (rate(rqueues_job_memory_kills_total{{{Q}}}[{RATE}]))",
+                            "{{queue}}")), "ops"),
         timeseries("Finished by worker", "Jobs finished per second.",
                    targets((f"sum by (instance) (rate(rqueues_jobs_completed_total{{{QT}}}[{RATE}]))",
                             "{{instance}}")), "ops"),

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from ..backend.store import Store
-from ..defaults import VERSION
+from ..defaults import EXECUTORS, VERSION
 from ..errors import RqueuesError
 from ..liveness import DEAD_AFTER
 from .metrics import serve, stop
@@ -132,15 +132,30 @@ def queue_metrics(snap: Snapshot) -> Iterator[Metric]:
     wait = HistogramMetricFamily(
         "rqueues_queue_wait_seconds", "Time from stream entry to start, all workers.", labels=["queue"]
     )
+    timeouts = CounterMetricFamily(
+        "rqueues_queue_timeouts",
+        "Jobs that ran past their timeout, all workers, by executor.",
+        labels=["queue", "executor"],
+    )
+    memory_kills = CounterMetricFamily(
+        "rqueues_queue_memory_kills",
+        "Jobs killed past the queue's max_memory_per_child, all workers.",
+        labels=["queue"],
+    )
     for q in snap.queues:
         started.add_metric([q.name], q.stats.started)
         outcomes = {**dict.fromkeys(OUTCOMES, 0), **q.stats.finished}  # 0 until the first of each
         for outcome, n in sorted(outcomes.items()):
             finished.add_metric([q.name, outcome], n)
         wait.add_metric([q.name], q.stats.cumulative(), q.stats.wait_sum)
+        for executor, n in sorted({**dict.fromkeys(EXECUTORS, 0), **q.stats.timeouts}.items()):
+            timeouts.add_metric([q.name, executor], n)
+        memory_kills.add_metric([q.name], q.stats.memory_kills)
     yield started
     yield finished
     yield wait
+    yield timeouts
+    yield memory_kills
 
 
 def worker_metrics(snap: Snapshot) -> Iterator[Metric]:

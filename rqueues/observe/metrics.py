@@ -24,18 +24,21 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-from ..defaults import VERSION
+from ..defaults import EXECUTORS, VERSION
 from ..errors import ConfigurationError
 from ..worker.execution import Claimed, Outcome
+from ..worker.executors.process import REPLACED
 from ..worker.observer import Observer
 from .stats import BUCKETS, OUTCOMES, StatsBuffer
 
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rqueues.metrics")
 
 REDIS_CALLS = ("dispatch", "ack", "heartbeat", "stats")
+#: The error names (as Outcome.exception_names holds them) of a timed-out and an OOM-killed job.
+TIMEOUT = "rqueues.errors.JobTimeout"
+OUT_OF_MEMORY = "rqueues.errors.JobOutOfMemory"
 #: Distinct task labels kept per worker; more become "other" (task names come from Redis).
 MAX_TASKS = 500
 
@@ -119,6 +125,27 @@ class WorkerMetrics(Observer):
         )
         for where in REDIS_CALLS:
             self.redis_errors.labels(where)
+        self.child_restarts = Counter(
+            "rqueues_worker_child_restarts",
+            "Child processes of the process executor replaced, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in REPLACED:
+            self.child_restarts.labels(reason)
+        self.timeouts = Counter(
+            "rqueues_job_timeouts",
+            "Jobs that ran past their timeout: thread: returned late; process: killed; asyncio: cancelled.",
+            ["queue", "executor"],
+            registry=r,
+        )
+        self.memory_kills = Counter(
+            "rqueues_job_memory_kills",
+            "Jobs whose child process passed the queue's max_memory_per_child and was killed.",
+            ["queue"],
+            registry=r,
+        )
+        r.register(BusySlots(lambda: self._worker))
         ProcessCollector(registry=r)
         self.stats = StatsBuffer()
         self._worker: Worker | None = None
@@ -161,12 +188,24 @@ class WorkerMetrics(Observer):
         series.run.observe(seconds)
         series.running.dec()
         self.stats.finished(job.queue, state)
+        names = outcome.exception_names
+        if names:  # failures only: the hot path of a succeeding job stays as it was
+            executor = job.executor or "thread"
+            if TIMEOUT in names:
+                self.timeouts.labels(job.queue, executor).inc()
+                self.stats.timed_out(job.queue, executor)
+            elif OUT_OF_MEMORY in names:
+                self.memory_kills.labels(job.queue).inc()
+                self.stats.memory_killed(job.queue)
 
     def denied(self, queue: str) -> None:
         self.acquires_denied.labels(queue).inc()
 
     def redis_error(self, where: str) -> None:
         self.redis_errors.labels(where).inc()
+
+    def child_replaced(self, reason: str) -> None:
+        self.child_restarts.labels(reason).inc()
 
     def heartbeat(self) -> None:
         """Runs on the heartbeat thread after each beat: off the job path, so it may talk to Redis."""
@@ -239,6 +278,32 @@ class WorkerMetrics(Observer):
                 self._queues.add(queue)
                 self.acquires_denied.labels(queue)
                 self.running.labels(queue)
+                self.memory_kills.labels(queue)
+                for executor in EXECUTORS:
+                    self.timeouts.labels(queue, executor)
+
+
+class BusySlots(Collector):
+    """rqueues_worker_busy_slots{executor}: the worker's running jobs by the executor each was
+    routed to, counted at scrape time from the jobs it holds (nothing on the job path)."""
+
+    def __init__(self, worker: Callable[[], Worker | None]) -> None:
+        self._worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        busy = dict.fromkeys(EXECUTORS, 0)
+        worker = self._worker()
+        if worker is not None:
+            for jobs in worker.held.snapshot().values():
+                for job in jobs:
+                    if job.executor and not job.done:  # routed, still running
+                        busy[job.executor] = busy.get(job.executor, 0) + 1
+        family = GaugeMetricFamily(
+            "rqueues_worker_busy_slots", "Slots running a job, by the job's executor.", labels=["executor"]
+        )
+        for executor, n in busy.items():
+            family.add_metric([executor], n)
+        yield family
 
 
 @dataclass(frozen=True)

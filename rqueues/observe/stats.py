@@ -13,6 +13,8 @@ Fields of ``{q:NAME}:stats``:
 - ``wait:<le>``: jobs whose wait fell in the bucket with upper bound ``le``
   (per bucket, not cumulative; ``+Inf`` for the last)
 - ``wait_sum_us``: total wait in microseconds
+- ``timeouts:<executor>``: jobs that ran past their timeout, by the executor they ran on
+- ``memory_kills``: jobs whose child was killed past the queue's max_memory_per_child
 
 The wait is the time from a job's stream entry (enqueued, or due after a delay
 or retry) to its start.
@@ -52,13 +54,16 @@ class QueueStats:
     finished: Mapping[str, int] = field(default_factory=dict)
     wait_buckets: tuple[int, ...] = (0,) * len(LE)
     wait_sum: float = 0.0  # seconds
+    timeouts: Mapping[str, int] = field(default_factory=dict)  # executor -> jobs
+    memory_kills: int = 0
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes]) -> QueueStats:
         buckets = [0] * len(LE)
         index = {le: i for i, le in enumerate(LE)}
         finished: dict[str, int] = {}
-        started, wait_us = 0, 0
+        timeouts: dict[str, int] = {}
+        started, wait_us, memory_kills = 0, 0, 0
         for key, value in raw.items():
             name, n = key.decode(), int(value)
             if name == "started":
@@ -67,9 +72,13 @@ class QueueStats:
                 wait_us = n
             elif name.startswith("finished:"):
                 finished[name[9:]] = n
+            elif name.startswith("timeouts:"):
+                timeouts[name[9:]] = n
+            elif name == "memory_kills":
+                memory_kills = n
             elif name.startswith("wait:") and name[5:] in index:
                 buckets[index[name[5:]]] = n
-        return cls(started, finished, tuple(buckets), wait_us / 1e6)
+        return cls(started, finished, tuple(buckets), wait_us / 1e6, timeouts, memory_kills)
 
     @property
     def wait_count(self) -> int:
@@ -90,6 +99,8 @@ class QueueStats:
             {k: max(0, v - earlier.finished.get(k, 0)) for k, v in self.finished.items()},
             tuple(max(0, a - b) for a, b in zip(self.wait_buckets, earlier.wait_buckets, strict=True)),
             max(0.0, self.wait_sum - earlier.wait_sum),
+            {k: max(0, v - earlier.timeouts.get(k, 0)) for k, v in self.timeouts.items()},
+            max(0, self.memory_kills - earlier.memory_kills),
         )
 
     def wait_quantile(self, q: float) -> float | None:
@@ -131,6 +142,14 @@ class StatsBuffer:
     def finished(self, queue: str, outcome: str) -> None:
         with self._lock:
             self._deltas[queue]["finished:" + outcome] += 1
+
+    def timed_out(self, queue: str, executor: str) -> None:
+        with self._lock:
+            self._deltas[queue]["timeouts:" + executor] += 1
+
+    def memory_killed(self, queue: str) -> None:
+        with self._lock:
+            self._deltas[queue]["memory_kills"] += 1
 
     def take(self) -> dict[str, dict[str, int]]:
         with self._lock:

@@ -57,6 +57,7 @@ class Claimed:
     lost: bool = False  # the delivery is no longer this worker's: not renewed, its outcome discarded
     ran_for: float = 0.0  # seconds it ran, set when it finished
     default_timeout: float | None = None  # its queue's timeout, set when it is routed to an executor
+    executor: str = ""  # the executor it was routed to (thread, process, asyncio); '' until then
     env: dict[str, str] = field(default_factory=dict)  # set in its child's environment (process executor)
 
     @property

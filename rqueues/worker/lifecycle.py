@@ -133,7 +133,13 @@ class Worker:
             lambda: self.dispatcher.configs,
             {
                 "thread": ThreadExecutor(concurrency, self._run, done),
-                "process": ProcessExecutor(self.functions.modules, done, self._on_message, max_result),
+                "process": ProcessExecutor(
+                    self.functions.modules,
+                    done,
+                    self._on_message,
+                    max_result,
+                    on_replaced=self.observer.child_replaced,
+                ),
                 "asyncio": AsyncioExecutor(self.functions, concurrency, done, self._on_message, max_result),
             },
         )

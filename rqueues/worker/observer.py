@@ -30,6 +30,9 @@ class Observer:
     def heartbeat(self) -> None:
         """A heartbeat was written."""
 
+    def child_replaced(self, reason: str) -> None:
+        """The process executor replaced a child (executors/process.py REPLACED says why)."""
+
 
 class Observers(Observer):
     """Several observers called in turn (for example metrics and job logs)."""
@@ -60,3 +63,7 @@ class Observers(Observer):
     def heartbeat(self) -> None:
         for o in self.observers:
             o.heartbeat()
+
+    def child_replaced(self, reason: str) -> None:
+        for o in self.observers:
+            o.child_replaced(reason)

@@ -192,6 +192,12 @@ def test_the_exposition_holds_the_key_series(exposed_names: set[str]) -> None:
         "rqueues_reaper_last_run_age_seconds",
         "rqueues_reaper_reclaimed_total",
         "rqueues_cluster_worker_info",
+        "rqueues_worker_busy_slots",
+        "rqueues_worker_child_restarts_total",
+        "rqueues_job_timeouts_total",
+        "rqueues_job_memory_kills_total",
+        "rqueues_queue_timeouts_total",
+        "rqueues_queue_memory_kills_total",
         "process_cpu_seconds_total",
     ):
         assert name in exposed_names, name

@@ -18,6 +18,9 @@ A child that dies on its own (a signal from outside, a crash, the kernel's OOM
 killer) fails its job once with ChildDied naming the pid and the signal; the
 queue's retry policy then retries or fails it, and a new child takes its place.
 A child is replaced after ``max_jobs_per_child`` jobs of its queue.
+
+Each replaced child is reported through ``on_replaced(reason)`` (the worker's
+observer: metrics count it), reason one of REPLACED.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -51,8 +55,11 @@ except (ValueError, OSError, AttributeError):
     PAGE_BYTES = 4096
 
 
-#: Why a child was replaced, by the error its job was recorded with.
-_KILLED = {"JobTimeout": "timeout", "JobOutOfMemory": "memory"}
+#: Why a child is replaced: after max_jobs_per_child jobs; dead on its own; killed by the
+#: worker at its job's timeout, past its memory limit, or for a stop or a lost delivery.
+REPLACED = ("recycled", "died", "killed_timeout", "killed_memory", "stopped")
+#: Why the worker killed a child, by the error its job was recorded with (else "stopped").
+_KILLED = {"JobTimeout": "killed_timeout", "JobOutOfMemory": "killed_memory"}
 
 
 class Stopped(Exception):
@@ -104,7 +111,7 @@ class Child:
         self.conn: Connection = ours
         self.pid: int = self.process.pid
         self.jobs = 0
-        self.killed = ""  # why the worker killed it: timeout, memory, stop
+        self.killed = ""  # why the worker killed it: killed_timeout, killed_memory, stopped
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -142,6 +149,7 @@ class ProcessExecutor:
         max_result_bytes: int = defaults.MAX_RESULT_BYTES,
         kill_grace: float = defaults.CHILD_KILL_GRACE,
         sample_seconds: float = defaults.CHILD_SAMPLE_SECONDS,
+        on_replaced: Callable[[str], None] | None = None,
     ) -> None:
         self._imports = list(imports)
         self._on_done = on_done
@@ -149,6 +157,7 @@ class ProcessExecutor:
         self._max_result_bytes = max_result_bytes
         self._kill_grace = kill_grace
         self._sample = sample_seconds
+        self._on_replaced = on_replaced
         self._ctx: BaseContext | None = None
         self._lock = threading.Lock()
         self._idle: list[Child] = []
@@ -211,9 +220,9 @@ class ProcessExecutor:
         if child.killed or not child.alive():
             self._retire(child, child.killed or "died")
         elif per_child and child.jobs >= per_child:
-            self._retire(child, "max_jobs")
+            self._retire(child, "recycled")
         elif limit_mb and (rss_mb(child.pid) or 0) > limit_mb:
-            self._retire(child, "memory")  # grown past the limit between samples, or leaked
+            self._retire(child, "killed_memory")  # grown past the limit between samples, or leaked
         else:
             self._release(child)
         return outcome
@@ -241,7 +250,7 @@ class ProcessExecutor:
                 return self._died(job, child)
             error = self._must_end(job, deadline, child, limit_mb)
             if error is not None:
-                child.killed = _KILLED.get(type(error).__name__, "stop")
+                child.killed = _KILLED.get(type(error).__name__, "stopped")
                 child.kill(self._kill_grace)
                 log.warning("job %s: killed its child pid %d: %s", job.job_id, child.pid, error)
                 return Outcome(job, "failed", failure(error), exception_names=exception_names(error))
@@ -281,17 +290,22 @@ class ProcessExecutor:
     # -- the pool ----------------------------------------------------------------
 
     def _acquire(self) -> Child:
-        with self._lock:
-            while self._idle:
-                child = self._idle.pop()
-                if child.alive():
-                    self._busy[child.pid] = child
-                    return child
-                self._count("died")
-                threading.Thread(target=child.close, daemon=True).start()
-            if self._ctx is None:
-                self._ctx = context()
-            ctx = self._ctx
+        dead = 0
+        try:
+            with self._lock:
+                while self._idle:
+                    child = self._idle.pop()
+                    if child.alive():
+                        self._busy[child.pid] = child
+                        return child
+                    dead += 1
+                    threading.Thread(target=child.close, daemon=True).start()
+                if self._ctx is None:
+                    self._ctx = context()
+                ctx = self._ctx
+        finally:
+            for _ in range(dead):
+                self._count("died")  # outside the lock: the observer runs code of its own
         child = Child(ctx, self._imports, self._max_result_bytes)
         with self._lock:
             self.started += 1
@@ -310,12 +324,19 @@ class ProcessExecutor:
     def _retire(self, child: Child, reason: str) -> None:
         with self._lock:
             self._busy.pop(child.pid, None)
+        if not self._abandoned:  # the children a stopping worker kills are not replaced
             self._count(reason)
         log.info("child process pid %d replaced (%s) after %d job(s)", child.pid, reason, child.jobs)
         threading.Thread(target=child.close, name="rqueues-child-close", daemon=True).start()
 
     def _count(self, reason: str) -> None:
-        self.replaced[reason] = self.replaced.get(reason, 0) + 1
+        with self._lock:
+            self.replaced[reason] = self.replaced.get(reason, 0) + 1
+        if self._on_replaced is not None:
+            try:
+                self._on_replaced(reason)
+            except Exception:  # an observer's bug must not cost the job its outcome
+                log.exception("reporting a replaced child (%s) failed", reason)
 
     # -- shutdown ----------------------------------------------------------------
 

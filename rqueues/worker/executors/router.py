@@ -37,8 +37,10 @@ class Router:
         kind = config.executor if config is not None else defaults.EXECUTOR
         if config is not None:
             job.default_timeout = config.timeout
-        executor = self.executors.get(kind) or self.executors[defaults.EXECUTOR]
-        executor.submit(job, config)
+        if kind not in self.executors:
+            kind = defaults.EXECUTOR
+        job.executor = kind  # for the metrics: busy slots and timeouts per executor
+        self.executors[kind].submit(job, config)
 
     def abandon(self) -> None:
         for executor in self.executors.values():
