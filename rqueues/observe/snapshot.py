@@ -188,19 +188,25 @@ def read_snapshot(
 
     # One snapshot of all queues: a transaction where every key is on one server,
     # so that pending, leases and lag agree with each other.
-    pipe = conn.redis.pipeline(transaction=False)  # the priority levels each queue uses
-    for name in names:
-        pipe.hkeys(keys.queue(name).levels)
-    levels = [levels_in_use(found) for found in pipe.execute(raise_on_error=False)] if names else []
-
-    def workers_of(pipe: Any) -> None:
+    def more(pipe: Any) -> None:
         for wid in live_ids:
             pipe.hgetall(keys.worker(wid))
+        for name in names:  # the priority levels each queue uses
+            pipe.hkeys(keys.queue(name).levels)
 
-    replies = read_queue_counts(conn, names, levels, now_ms, workers_of)
+    replies = read_queue_counts(conn, names, [()] * len(names), now_ms, more)
+    raw_workers = replies[len(names) : len(names) + len(live_ids)]
+    levels = [levels_in_use(found) for found in replies[len(names) + len(live_ids) :]]
+    with_levels = [i for i, lv in enumerate(levels) if lv]
+    if with_levels:  # one more read, as one view again, for the queues that use priorities
+        again = read_queue_counts(
+            conn, [names[i] for i in with_levels], [levels[i] for i in with_levels], now_ms
+        )
+        for i, counts in zip(with_levels, again, strict=True):
+            replies[i] = counts
     workers = [
         _worker(wid, raw, ages[wid])
-        for wid, raw in zip(live_ids, replies[len(names) :], strict=True)
+        for wid, raw in zip(live_ids, raw_workers, strict=True)
         if isinstance(raw, dict) and raw
     ]
     live = {w.id for w in workers}

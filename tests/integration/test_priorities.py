@@ -18,6 +18,7 @@ from rqueues.backend.levels import RETURNED, level_of, ordered
 from rqueues.backend.replies import ClaimKind
 from rqueues.errors import ConfigurationError
 from rqueues.observe.listing import list_jobs
+from rqueues.observe.snapshot import read_snapshot
 from rqueues.worker.reaper import Reaper
 
 
@@ -149,6 +150,8 @@ def test_each_levels_lag_is_exact_and_waiting_is_their_sum(q: Queue, conn: Conne
     claim_ids(conn, "w", 4)
     assert lags(conn) == {9: 0, 4: 1, 0: 5}
     assert q.info().waiting == 6
+    [view] = read_snapshot(conn).queues  # info, top and the exporter's rqueues_queue_waiting
+    assert (view.waiting, view.lag_known, view.pending, view.running) == (6, True, 4, 0)  # w is not live
 
     assert q.purge().waiting == 6
     assert lags(conn) == {9: 0, 4: 0, 0: 0}
