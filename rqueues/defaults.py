@@ -73,6 +73,8 @@ MAX_PROGRESS_MESSAGE = 200
 MAX_UNIQUE_KEY_LENGTH = 256
 #: Most parents one job may depend on (depends_on).
 MAX_PARENTS = 100
+#: The priorities a job may have (JobOptions.priority): higher runs first, 0 by default.
+MIN_PRIORITY, MAX_PRIORITY = 0, 9
 
 #: Largest encoded arguments of one job; checked at enqueue, before anything is written.
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024

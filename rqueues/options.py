@@ -14,7 +14,7 @@ from .errors import ConfigurationError
 from .retry import RetryPolicy
 from .when import check_aware, seconds_until
 
-_STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on", "unique_key")
+_STORED = ("timeout", "result_ttl", "retries", "backoff", "backoff_max", "retry_on", "unique_key", "priority")
 #: What enqueue does when the job's unique key is held by another job.
 ON_DUPLICATE = ("return", "raise")
 
@@ -31,6 +31,11 @@ class JobOptions:
     or with ``on_duplicate="raise"`` raises DuplicateJob. ``depends_on``: Jobs (of any
     queue) or job ids the job waits for; it runs once all succeeded, and is cancelled
     when one fails for good, is cancelled or dead-lettered, unless ``allow_failure``.
+
+    ``priority``: 0 (the default) to 9; among the queue's waiting jobs a higher priority
+    runs first, jobs of one priority in the order they were enqueued. A retried, delayed,
+    deferred or requeued job keeps its priority; a job given back after its worker died or
+    stopped runs before every waiting job (docs/production.md, Priorities).
     """
 
     job_id: str | None = None
@@ -46,8 +51,11 @@ class JobOptions:
     depends_on: tuple[Any, ...] | None = None
     allow_failure: bool = False
     at: datetime | None = None
+    priority: int | None = None
 
     def __post_init__(self) -> None:
+        if self.priority is not None:
+            check_int("priority", self.priority, defaults.MIN_PRIORITY, defaults.MAX_PRIORITY)
         if self.job_id is not None:
             check_job_id(self.job_id)
         if self.unique_key is not None:
@@ -96,6 +104,8 @@ class JobOptions:
         """The settings kept in the job record (id, delay, on_duplicate and the dependencies
         are used at enqueue only; a dependent's record keeps its parents in fields of its own)."""
         data = {k: getattr(self, k) for k in _STORED if getattr(self, k) is not None}
+        if not data.get("priority"):  # 0 is the default: nothing to keep
+            data.pop("priority", None)
         if "retry_on" in data:
             data["retry_on"] = list(data["retry_on"])
         return data

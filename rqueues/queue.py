@@ -37,7 +37,8 @@ from .when import check_aware, delay_seconds
 ENQUEUE_CHUNK = 5000
 
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
-Row = tuple[str, bytes, int, str, str]  # job id or '', entry value, delay ms, unique, parents: enqueue.lua
+# job id or '', entry value, delay ms, unique, parents, priority level: enqueue.lua
+Row = tuple[str, bytes, int, str, str, int]
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ class Queue:
 
     def options(self, **options: Any) -> BoundQueue:
         """``q.options(job_id="x", timeout=60, retries=3).enqueue(fn, ...)``; see JobOptions
-        (also ``unique_key=``, ``on_duplicate=``, ``depends_on=``, ``allow_failure=``)."""
+        (also ``unique_key=``, ``on_duplicate=``, ``depends_on=``, ``allow_failure=``,
+        ``priority=``: 0..9, higher runs first)."""
         return BoundQueue(self, JobOptions(**options))
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
@@ -266,7 +268,8 @@ def _row(call: EnqueueCall, max_payload_bytes: int) -> tuple[Row, JobOptions]:
     job_id = opts.job_id or (new_job_id() if delay or opts.depends_on else "")
     mode = "!" if opts.on_duplicate == "raise" else "="  # see enqueue.lua
     unique = "" if opts.unique_key is None else mode + opts.unique_key
-    return (job_id, pack_fresh(name, payload, opts.blob(), opts.job_id), delay, unique, ""), opts
+    blob = pack_fresh(name, payload, opts.blob(), opts.job_id)
+    return (job_id, blob, delay, unique, "", opts.priority or 0), opts
 
 
 def _parents_json(opts: JobOptions, parents: Sequence[Ref]) -> str:
@@ -365,7 +368,7 @@ def enqueue_steps(
     _check_unique_batch([opts for _, opts in prepared])
     links = yield from _links_steps(keyspace, keys.name, prepared)
     rows = [
-        (*row[:4], _parents_json(opts, [p for p, d in links if d.job_id == row[0]]))
+        (*row[:4], _parents_json(opts, [p for p, d in links if d.job_id == row[0]]), row[5])
         if opts.depends_on
         else row
         for row, opts in prepared
@@ -379,8 +382,8 @@ def enqueue_steps(
                         f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, "
                         "which does not exist"
                     )
-        if len(rows) == 1 and not any(rows[0][i] for i in (0, 2, 3, 4)):
-            # One job to run now with a generated id (no unique key, no parents): its fresh
+        if len(rows) == 1 and not any(rows[0][i] for i in (0, 2, 3, 4, 5)):
+            # One job to run now with a generated id (no unique key, no parents, level 0): its fresh
             # entry is all it writes, so one XADD does what the script would, without Lua.
             # NOMKSTREAM stands for the script's declared check: declare creates the stream
             # (with its group) and drop_queue.lua deletes it with the config, in one call.

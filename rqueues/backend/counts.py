@@ -14,9 +14,21 @@ from typing import Any
 from redis.exceptions import OutOfMemoryError
 
 from .keys import GROUP, QueueKeys
+from .levels import ordered
 
-#: Commands per queue that queue_commands() adds to a pipeline.
+#: Commands per queue that queue_commands() adds to a pipeline, and per priority level
+#: stream in use (levels.py) on top of those.
 PER_QUEUE = 10
+PER_LEVEL = 3
+
+
+def commands_per_queue(levels: Sequence[int] = ()) -> int:
+    return PER_QUEUE + PER_LEVEL * len(levels)
+
+
+def levels_in_use(replies: Any) -> list[int]:
+    """The priority levels other than 0 from a reply of HKEYS on a queue's levels hash."""
+    return [lv for lv in ordered(replies) if lv] if isinstance(replies, list) else []
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,9 @@ class QueueCounts:
     last_delivered: str | None = None  # the group's last delivered entry id
 
 
-def queue_commands(pipe: Any, keys: QueueKeys, now_ms: int) -> None:
-    """Add the PER_QUEUE commands that read one queue's counts to ``pipe``."""
+def queue_commands(pipe: Any, keys: QueueKeys, now_ms: int, levels: Sequence[int] = ()) -> None:
+    """Add the commands_per_queue(levels) commands that read one queue's counts to ``pipe``:
+    its stream's and those of the priority ``levels`` in use (levels_in_use)."""
     pipe.hgetall(keys.config)
     pipe.xinfo_groups(keys.stream)
     pipe.xlen(keys.stream)
@@ -51,18 +64,24 @@ def queue_commands(pipe: Any, keys: QueueKeys, now_ms: int) -> None:
     pipe.zcount(keys.scheduled, "-inf", now_ms)
     pipe.xlen(keys.dead)
     pipe.hgetall(keys.stats)
+    for level in levels:
+        stream = keys.level_stream(level)
+        pipe.xinfo_groups(stream)
+        pipe.xlen(stream)
+        pipe.xpending(stream, GROUP)
 
 
-def parse_counts(replies: Sequence[Any]) -> QueueCounts:
-    """The counts from the PER_QUEUE replies of queue_commands() (errors read as nothing)."""
-    config, groups, length, pending, in_use, leases, scheduled, due, dead, stats = replies
+def _stream_counts(
+    groups: Any, length: Any, pending: Any, by_consumer: dict[str, int]
+) -> tuple[int, bool, int]:
+    """One stream's (waiting, lag known, pending); adds its pending per consumer to ``by_consumer``."""
     group = _group(groups)
     npending = 0
-    by_consumer: dict[str, int] = {}
     if isinstance(pending, dict):
         npending = int(pending.get("pending") or 0)
         for c in pending.get("consumers") or []:
-            by_consumer[c["name"].decode()] = int(c["pending"])
+            name = c["name"].decode()
+            by_consumer[name] = by_consumer.get(name, 0) + int(c["pending"])
     lag = group.get("lag") if group else None
     # Acknowledged entries are deleted, so whatever of the stream is not pending waits:
     # the lag can never be more. Redis 7.0 loses the group's entries-read counter on a
@@ -71,6 +90,19 @@ def parse_counts(replies: Sequence[Any]) -> QueueCounts:
     bound = max(0, as_int(length) - npending)
     lag_known = isinstance(lag, int) and 0 <= lag <= bound
     waiting = lag if lag_known and isinstance(lag, int) else bound
+    return waiting, lag_known, npending
+
+
+def parse_counts(replies: Sequence[Any]) -> QueueCounts:
+    """The counts from the replies of queue_commands() (errors read as nothing): waiting
+    and pending summed over the queue's stream and its priority levels' streams."""
+    config, groups, length, pending, in_use, leases, scheduled, due, dead, stats = replies[:PER_QUEUE]
+    by_consumer: dict[str, int] = {}
+    waiting, lag_known, npending = _stream_counts(groups, length, pending, by_consumer)
+    for i in range(PER_QUEUE, len(replies), PER_LEVEL):
+        more = _stream_counts(replies[i], replies[i + 1], replies[i + 2], by_consumer)
+        waiting, lag_known, npending = waiting + more[0], lag_known and more[1], npending + more[2]
+    group = _group(groups)
     last = group.get("last-delivered-id") if group else None
     return QueueCounts(
         config=config if isinstance(config, dict) else {},
@@ -109,20 +141,43 @@ def read_counts(store: Any, names: Sequence[str]) -> dict[str, QueueCounts]:
     """Counts of ``names`` in one round trip, by Redis' clock; undeclared queues are left out."""
     pipe = store.redis.pipeline(transaction=False)
     pipe.execute_command("TIME")  # redis-py refuses pipe.time() in a cluster pipeline
-    secs, micros = pipe.execute()[0]
+    for name in names:
+        pipe.hkeys(store.keys.queue(name).levels)
+    clock, *found = pipe.execute(raise_on_error=False)
+    secs, micros = clock
     now_ms = int(secs) * 1000 + int(micros) // 1000
+    levels = [levels_in_use(f) for f in found]
+    return {
+        name: counts
+        for name, counts in zip(names, read_queue_counts(store, names, levels, now_ms), strict=True)
+        if counts.config
+    }
+
+
+def read_queue_counts(
+    store: Any,
+    names: Sequence[str],
+    levels: Sequence[Sequence[int]],
+    now_ms: int,
+    extra: Callable[[Any], None] | None = None,
+) -> list[Any]:
+    """The counts of each of ``names`` (with its priority ``levels`` in use), as one
+    consistent read (read_together), then the replies of what ``extra(pipe)`` adds."""
 
     def reads(pipe: Any) -> None:
-        for name in names:
-            queue_commands(pipe, store.keys.queue(name), now_ms)
+        for name, lv in zip(names, levels, strict=True):
+            queue_commands(pipe, store.keys.queue(name), now_ms, lv)
+        if extra is not None:
+            extra(pipe)
 
     replies = read_together(store, reads)
-    out = {}
-    for i, name in enumerate(names):
-        counts = parse_counts(replies[i * PER_QUEUE : (i + 1) * PER_QUEUE])
-        if counts.config:
-            out[name] = counts
-    return out
+    out: list[Any] = []
+    at = 0
+    for lv in levels:
+        n = commands_per_queue(lv)
+        out.append(parse_counts(replies[at : at + n]))
+        at += n
+    return out + replies[at:]
 
 
 def _group(groups: Any) -> dict[str, Any] | None:

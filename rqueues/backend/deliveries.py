@@ -15,7 +15,7 @@ def jobs_of_steps(deliveries: Sequence[tuple[QueueKeys, str]]) -> Steps[list[str
     None for an entry no longer in its stream (acknowledged meanwhile) or not written by rqueues."""
     if not deliveries:
         return []
-    replies = yield Ops([Cmd("XRANGE", keys.stream, entry, entry) for keys, entry in deliveries])
+    replies = yield Ops([Cmd("XRANGE", keys.stream_of(entry), entry, entry) for keys, entry in deliveries])
     out: list[str | None] = []
     for (keys, _), found in zip(deliveries, replies, strict=True):
         read = read_entry(keys.name, found[0][0], found[0][1]) if found else None

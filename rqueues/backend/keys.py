@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
+from .levels import level_of, level_stream
 
 #: Bumped when the layout of keys or records changes incompatibly
 #: (2: a lease's member is its delivery's stream entry id, no longer the job id;
@@ -47,6 +48,18 @@ class QueueKeys:
     @property
     def stream(self) -> str:
         return f"{self.base}:stream"
+
+    def stream_of(self, entry: str) -> str:
+        """The stream that holds ``entry``: this one, or a priority level's (levels.py)."""
+        return level_stream(self.stream, level_of(entry))
+
+    def level_stream(self, level: int) -> str:
+        return level_stream(self.stream, level)
+
+    @property
+    def levels(self) -> str:
+        """hash: priority level in use -> the last entry id added at it (levels.lua)."""
+        return f"{self.base}:levels"
 
     @property
     def config(self) -> str:

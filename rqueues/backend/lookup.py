@@ -25,7 +25,7 @@ _ATTEMPTS = 3
 def _queue_lookup(keys: QueueKeys, job_id: str) -> Cmd:
     entry = generated_entry(keys.name, job_id)
     if entry is not None:
-        return Cmd("XRANGE", keys.stream, entry, entry)
+        return Cmd("XRANGE", keys.stream_of(entry), entry, entry)  # the entry names its level
     return Cmd("HGET", keys.ids, job_id)
 
 
@@ -74,7 +74,8 @@ def find_steps(keys: QueueKeys, job_id: str) -> Steps[tuple[dict[bytes, bytes], 
             return {}, _fresh(keys, found, job_id)
         if found is None:
             return {}, None
-        (again,) = yield Ops([Cmd("XRANGE", keys.stream, found, found)])
+        entry_id = found.decode() if isinstance(found, bytes) else str(found)
+        (again,) = yield Ops([Cmd("XRANGE", keys.stream_of(entry_id), entry_id, entry_id)])
         entry = _fresh(keys, again, job_id)
         if entry is not None:
             return {}, entry

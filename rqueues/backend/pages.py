@@ -22,6 +22,7 @@ import redis
 from ..errors import ConfigurationError
 from .entries import NO_JOB_ID, job_id_of, read_entry
 from .keys import FINISHED_STATES, GROUP, QueueKeys
+from .levels import RETURNED, level_of
 
 #: A position in an index, as JSON can carry it: [score, member] in a zset, an entry id
 #: in a stream; None before the first page.
@@ -174,6 +175,52 @@ class StreamIndex(Index):
         return found.job_id if found is not None and found.job_id != NO_JOB_ID else None
 
 
+class QueuedIndex(Index):
+    """Waiting jobs: the part past the group's last delivered entry of each stream of the
+    queue, the priority levels' (levels.py) highest first, then its own: the order a claim
+    takes them in. A mark is an entry id, which names its level. The look reads every
+    possible level's group (a level not in use is a missing key, answered at once)."""
+
+    newest_first = False
+    _levels: list[int]
+
+    def look(self, pipe: Any) -> None:
+        for level in _LEVELS:
+            pipe.xinfo_groups(self.keys.level_stream(level))
+
+    def read(self, pipe: Any, looked: Sequence[Any], count: int) -> None:
+        self._levels = []
+        at = level_of(self.mark) if self.mark else None
+        for level, reply in zip(_LEVELS, looked, strict=True):
+            if (at is not None and level > at) or (level and isinstance(reply, Exception)):
+                continue  # listed already, or a level not in use
+            start = self.mark if level == at else None
+            delivered = _last_delivered(reply)
+            if delivered is not None and (start is None or _entry(delivered) > _entry(start)):
+                start = delivered
+            pipe.xrange(self.keys.level_stream(level), f"({start}" if start else "-", "+", count=count)
+            self._levels.append(level)
+
+    def hits(self, replies: Sequence[Any]) -> list[Hit]:
+        out = []
+        for level, reply in zip(self._levels, replies, strict=True):
+            for raw_entry, fields in _ok(reply):
+                entry = raw_entry.decode()
+                found = read_entry(self.keys.name, entry, fields)
+                if found is None or found.job_id == NO_JOB_ID:
+                    continue
+                # Higher levels first, then by time, also when queues are merged.
+                order = (found.enqueued_ms - level * _LEVEL_SPAN, _entry(entry))
+                out.append(replace(self._hit(found.job_id, entry, order, entry), fields=dict(fields)))
+        return out
+
+
+#: The levels a queued listing reads, in the order a claim takes them.
+_LEVELS = tuple(range(RETURNED, -1, -1))
+#: More ms than any entry id's time part holds: a level's jobs list before the next one's.
+_LEVEL_SPAN = 10**14
+
+
 class LeaseIndex(Index):
     """Running jobs: the leases, newest delivery first. A lease's score is its expiry,
     renewed every heartbeat, so pages go by member (the entry id) instead: the members
@@ -200,7 +247,9 @@ def index_of(keys: QueueKeys, state: str, mark: Mark = None) -> Index:
     """The index that lists ``state`` jobs of the queue ``keys``."""
     if state == "running":
         return LeaseIndex(keys, state, mark)
-    if state in ("queued", "dead"):
+    if state == "queued":
+        return QueuedIndex(keys, state, mark)
+    if state == "dead":
         return StreamIndex(keys, state, mark)
     if state in ("scheduled", "deferred") or state in FINISHED_STATES:
         return ZsetIndex(keys, state, mark)

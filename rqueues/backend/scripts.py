@@ -44,7 +44,7 @@ _NAMES = (
 STOPPED = encode_error("Stopped", "stopped on request (rqueues stop)", "")
 
 #: Constants every script may use, defined once in rqueues.defaults.
-PREAMBLE = f"local EVENTS_MAXLEN = {defaults.EVENTS_MAXLEN}\n"
+PREAMBLE = f"local EVENTS_MAXLEN = {defaults.EVENTS_MAXLEN}\nlocal GROUP = '{GROUP}'\n"
 #: The scripts that store a final outcome, and so add it to a finished index: they also
 #: get index_finished (finished_index.lua) and its constants.
 FINISHING = ("complete", "cancel", "resolve", "purge")
@@ -70,7 +70,7 @@ def source(name: str) -> str:
     """A script's text as sent to Redis: the file, with the constants (and, for a finishing
     script, the finished index function) after any shebang line."""
     text = _text(name)
-    preamble = PREAMBLE
+    preamble = PREAMBLE + _text("levels")  # every script may meet a priority level's entry
     if name in FINISHING:
         preamble += _finished_constants() + _text("finished_index")
     if name in FLOWING:
@@ -293,11 +293,12 @@ class Batch:
 
 def enqueue(q: QueueKeys, jobs: Sequence[Sequence[Any]]) -> Call[list[str]]:
     """jobs: (job id or '' to take the entry id, entry value (entries.pack_fresh), delay ms,
-    unique key or '', parents JSON or '') per job; the entry ids ('' for a scheduled or
-    deferred job, '!' and the holder's id for a job whose unique key another job holds)."""
+    unique key or '', parents JSON or '', priority level or 0) per job; the entry ids ('' for
+    a scheduled or deferred job, '!' and the holder's id for a job whose unique key another
+    job holds)."""
     keys = [q.config, q.stream, q.scheduled, q.events, q.ids]
-    # A row of the first 3 values alone is a job with neither a unique key nor parents.
-    args = [q.job_prefix, generated_id(q.name, ""), *(v for j in jobs for v in (*j, "", "")[:5])]
+    # A row of the first 3 values alone is a job with no unique key, no parents, level 0.
+    args = [q.job_prefix, generated_id(q.name, ""), *(v for j in jobs for v in (*j, "", "", 0)[:6])]
     return Call("enqueue", keys, args, texts)
 
 

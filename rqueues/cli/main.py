@@ -332,6 +332,12 @@ def worker(
 )
 @click.option("--depends-on", multiple=True, help="Run only after this job succeeded (repeatable).")
 @click.option("--allow-failure", is_flag=True, help="With --depends-on: run whatever the parents' outcome.")
+@click.option(
+    "--priority",
+    type=click.IntRange(min=defaults.MIN_PRIORITY, max=defaults.MAX_PRIORITY),
+    default=None,
+    help="0 (default) to 9: among the queue's waiting jobs, higher runs first.",
+)
 @with_connection
 def enqueue(
     conn: Store,
@@ -351,6 +357,7 @@ def enqueue(
     on_duplicate: str,
     depends_on: tuple[str, ...],
     allow_failure: bool,
+    priority: int | None,
 ) -> None:
     """Enqueue FUNCTION (module:name) on QUEUE with ARGS; prints the job id.
 
@@ -374,6 +381,7 @@ def enqueue(
         on_duplicate=on_duplicate,
         depends_on=depends_on or None,
         allow_failure=allow_failure,
+        priority=priority,
     )
     job = Queue(queue, conn).enqueue_many([(function, call_args, kwargs, opts)])[0]
     click.echo(job.id)

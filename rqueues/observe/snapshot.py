@@ -32,7 +32,7 @@ from typing import Any
 
 from redis.exceptions import OutOfMemoryError
 
-from ..backend.counts import PER_QUEUE, QueueCounts, as_int, parse_counts, queue_commands, read_together
+from ..backend.counts import QueueCounts, as_int, levels_in_use, read_queue_counts
 from ..backend.store import Store
 from ..config import parse_configs
 from ..job import iso
@@ -188,16 +188,25 @@ def read_snapshot(
 
     # One snapshot of all queues: a transaction where every key is on one server,
     # so that pending, leases and lag agree with each other.
-    def reads(pipe: Any) -> None:
-        for name in names:
-            queue_commands(pipe, keys.queue(name), now_ms)
+    def more(pipe: Any) -> None:
         for wid in live_ids:
             pipe.hgetall(keys.worker(wid))
+        for name in names:  # the priority levels each queue uses
+            pipe.hkeys(keys.queue(name).levels)
 
-    replies = read_together(conn, reads)
+    replies = read_queue_counts(conn, names, [()] * len(names), now_ms, more)
+    raw_workers = replies[len(names) : len(names) + len(live_ids)]
+    levels = [levels_in_use(found) for found in replies[len(names) + len(live_ids) :]]
+    with_levels = [i for i, lv in enumerate(levels) if lv]
+    if with_levels:  # one more read, as one view again, for the queues that use priorities
+        again = read_queue_counts(
+            conn, [names[i] for i in with_levels], [levels[i] for i in with_levels], now_ms
+        )
+        for i, counts in zip(with_levels, again, strict=True):
+            replies[i] = counts
     workers = [
         _worker(wid, raw, ages[wid])
-        for wid, raw in zip(live_ids, replies[len(names) * PER_QUEUE :], strict=True)
+        for wid, raw in zip(live_ids, raw_workers, strict=True)
         if isinstance(raw, dict) and raw
     ]
     live = {w.id for w in workers}
@@ -208,7 +217,7 @@ def read_snapshot(
 
     views, firsts = [], {}
     for i, name in enumerate(names):
-        counts = parse_counts(replies[i * PER_QUEUE : (i + 1) * PER_QUEUE])
+        counts = replies[i]
         view, last_delivered = _queue(name, counts, live, consumers)
         if view is not None:
             views.append(view)

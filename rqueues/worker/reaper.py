@@ -28,6 +28,7 @@ from ..backend import dependencies, scripts
 from ..backend.clients import redact
 from ..backend.entries import NO_JOB_ID, Entry, read_entry, undecodable_reason
 from ..backend.keys import GROUP, QueueKeys
+from ..backend.levels import ordered
 from ..backend.replies import GiveBack
 from ..backend.store import Store
 from ..codec import encode_error
@@ -91,15 +92,34 @@ class Reaper:
             keys = self.conn.keys.queue(name)
             pipe.hgetall(keys.config)
             pipe.xinfo_consumers(keys.stream, GROUP)
+            pipe.hkeys(keys.levels)
         replies = pipe.execute(raise_on_error=False)
+        # The consumers of each priority level's stream in use (levels.py), one more round trip.
+        streams: list[tuple[int, str]] = []
         for i, name in enumerate(names):
-            raw, consumers = replies[2 * i], replies[2 * i + 1]
+            levels = replies[3 * i + 2]
+            if isinstance(levels, list):
+                keys = self.conn.keys.queue(name)
+                streams += [(i, keys.level_stream(lv)) for lv in ordered(levels) if lv]
+        if streams:
+            for _, stream in streams:
+                pipe.xinfo_consumers(stream, GROUP)
+            more = pipe.execute(raise_on_error=False)
+        else:
+            more = []
+        for i, name in enumerate(names):
+            raw, consumers = replies[3 * i], replies[3 * i + 1]
+            keys = self.conn.keys.queue(name)
+            per_stream = [(keys.stream, consumers)]
+            per_stream += [(st, c) for (q, st), c in zip(streams, more, strict=True) if q == i]
             # A missing stream or group (a ResponseError here) means nothing is pending.
             if isinstance(raw, dict) and raw and isinstance(consumers, list):
                 # A malformed config skips its queue (logged once per version), not the pass.
                 config = self.config_problems.parse({name: raw}, "the reaper skips it").get(name)
                 if config is not None:
-                    self._reap_queue(config, consumers, live, beats, now_ms, report)
+                    for stream, found in per_stream:
+                        if isinstance(found, list):
+                            self._reap_queue(config, stream, found, live, beats, now_ms, report)
         if not self.dry_run:
             # A worker that beat during the pass is alive: the script removes only entries
             # whose heartbeat is still as old as this pass judged it.
@@ -126,6 +146,7 @@ class Reaper:
     def _reap_queue(
         self,
         config: QueueConfig,
+        stream: str,
         consumers: list[dict[str, Any]],
         live: set[str],
         beats: dict[str, int],
@@ -138,11 +159,11 @@ class Reaper:
             name = consumer["name"].decode()
             if name in live:
                 if consumer["pending"]:
-                    self._reclaim_orphans(config, keys, name, now_ms, report)
+                    self._reclaim_orphans(config, keys, stream, name, now_ms, report)
                 continue
             if consumer["pending"]:
                 reason = death_reason(name, beats.get(name), now_ms)
-                entries = r.xpending_range(keys.stream, GROUP, "-", "+", BATCH, consumername=name)
+                entries = r.xpending_range(stream, GROUP, "-", "+", BATCH, consumername=name)
                 ids = [e["message_id"].decode() for e in entries]
                 self._give_back(config, keys, ids, self._job_ids(keys, ids), reason, report)
                 if name not in report.dead_workers:
@@ -152,13 +173,17 @@ class Reaper:
                 self.conn.scripts.drop_consumer(keys, name)
 
     def _reclaim_orphans(
-        self, config: QueueConfig, keys: QueueKeys, consumer: str, now_ms: int, report: ReapReport
+        self,
+        config: QueueConfig,
+        keys: QueueKeys,
+        stream: str,
+        consumer: str,
+        now_ms: int,
+        report: ReapReport,
     ) -> None:
         """Entries a live consumer has held past a lease period without a live lease."""
         r = self.conn.redis
-        entries = r.xpending_range(
-            keys.stream, GROUP, "-", "+", BATCH, consumername=consumer, idle=ORPHAN_IDLE_MS
-        )
+        entries = r.xpending_range(stream, GROUP, "-", "+", BATCH, consumername=consumer, idle=ORPHAN_IDLE_MS)
         if not entries:
             return
         ids = [e["message_id"].decode() for e in entries]
@@ -177,7 +202,7 @@ class Reaper:
         """The entries of ``entry_ids`` still in the stream and written by rqueues."""
         pipe = self.conn.redis.pipeline(transaction=False)
         for entry in entry_ids:
-            pipe.xrange(keys.stream, entry, entry)
+            pipe.xrange(keys.stream_of(entry), entry, entry)  # its priority level's stream
         out = {}
         for entry, found in zip(entry_ids, pipe.execute(), strict=True):
             read = read_entry(keys.name, entry, found[0][1]) if found else None
@@ -208,7 +233,8 @@ class Reaper:
                 len(lost),
                 ", ".join(lost),
             )
-            self.conn.redis.xack(keys.stream, GROUP, *lost)
+            for entry in lost:
+                self.conn.redis.xack(keys.stream_of(entry), GROUP, entry)
         undecodable = [e for e, j in jobs.items() if j == NO_JOB_ID]
         if undecodable and not self.dry_run:
             self._dead_letter(keys, undecodable, report)

@@ -92,7 +92,7 @@ def test_a_delivery_no_longer_pending_is_left_alone_while_its_batch_completes(
 
     assert [job.record().state for job in jobs] == ["succeeded", "running", "succeeded"]
     assert conn.redis.zscore(q.keys.leases, again[0]) is not None  # the new delivery keeps its lease
-    assert conn.redis.xpending(q.keys.stream, GROUP)["pending"] == 1
+    assert conn.redis.xpending(q.keys.stream_of(again[0]), GROUP)["pending"] == 1
     assert conn.scripts.complete(q.keys, succeed([again])) == 1
     rec = jobs[1].record()
     assert (rec.state, rec.attempts, rec.result) == ("succeeded", 2, jobs[1].id)

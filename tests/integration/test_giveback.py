@@ -12,6 +12,7 @@ import tasks
 from rqueues import Connection, Queue
 from rqueues.backend.entries import read_entry
 from rqueues.backend.keys import GROUP
+from rqueues.backend.levels import ordered
 from rqueues.backend.replies import ClaimKind, Delivery
 from rqueues.codec import encode_error
 from rqueues.worker.reaper import Reaper
@@ -41,12 +42,19 @@ def claim(conn: Connection, consumer: str, start: bool = True, queue: str = "def
     return delivery
 
 
+def streams(conn: Connection, queue: str = "default") -> list[str]:
+    """The queue's stream and those of the priority levels in use (a job given back goes to
+    the RETURNED level's)."""
+    keys = conn.keys.queue(queue)
+    return [keys.level_stream(lv) for lv in ordered(conn.redis.hkeys(keys.levels))]
+
+
 def stream_entries(conn: Connection, queue: str = "default") -> list[bytes]:
-    return [entry for entry, _ in conn.redis.xrange(conn.keys.queue(queue).stream)]
+    return [entry for s in streams(conn, queue) for entry, _ in conn.redis.xrange(s)]
 
 
 def pending(conn: Connection, queue: str = "default") -> int:
-    return int(conn.redis.xpending(conn.keys.queue(queue).stream, GROUP)["pending"])
+    return sum(int(conn.redis.xpending(s, GROUP)["pending"]) for s in streams(conn, queue))
 
 
 def test_a_cancelled_jobs_leftover_delivery_given_back_is_dropped_not_queued(

@@ -14,6 +14,7 @@ import tasks
 
 from rqueues import Connection, DuplicateJob, Job, JobCancelled, JobOptions, Queue
 from rqueues.backend.keys import GROUP
+from rqueues.backend.levels import RETURNED
 from rqueues.backend.replies import ClaimKind
 from rqueues.codec import encode_call
 from rqueues.job import new_job_id
@@ -229,8 +230,8 @@ def test_a_fresh_entry_delivered_but_never_started_goes_back_with_its_job(conn: 
     rec = job.record()
     assert (rec.state, rec.attempts, rec.reclaims, rec.call()) == ("queued", 0, 0, ([1, 2], {}))
     assert conn.redis.hlen(q.keys.ids) == 0
-    [(_, fields)] = conn.redis.xrange(q.keys.stream)
-    assert fields == {b"job": b"kept"}
+    [(_, fields)] = conn.redis.xrange(q.keys.level_stream(RETURNED))  # given back to the front
+    assert fields == {b"job": b"kept"} and conn.redis.xlen(q.keys.stream) == 0
 
 
 def test_enqueue_refuses_an_undeclared_queue_and_writes_nothing(conn: Connection) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import tasks
 from click.testing import CliRunner
-from stream_jobs import entry_jobs
+from stream_jobs import entry_jobs, streams
 
 import rqueues.worker.heartbeat as heartbeat_module
 from rqueues import Connection, Queue
@@ -57,14 +57,22 @@ def age_delivery(conn: Connection, queue: str, consumer: str, entry: str, idle_m
 
 
 def pending(conn: Connection, queue: str, consumer: str | None = None) -> list[str]:
-    stream = conn.keys.queue(queue).stream
-    rows = conn.redis.xpending_range(stream, GROUP, "-", "+", 1000, consumername=consumer)
+    rows = [
+        row
+        for stream in streams(conn.redis, conn.keys.queue(queue))
+        for row in conn.redis.xpending_range(stream, GROUP, "-", "+", 1000, consumername=consumer)
+    ]
     return [row["message_id"].decode() for row in rows]
 
 
 def consumers(conn: Connection, queue: str) -> dict[str, int]:
-    rows = conn.redis.xinfo_consumers(conn.keys.queue(queue).stream, GROUP)
-    return {row["name"].decode(): row["pending"] for row in rows}
+    """Each consumer's pending deliveries over the queue's streams (its priority levels' too)."""
+    out: dict[str, int] = {}
+    for stream in streams(conn.redis, conn.keys.queue(queue)):
+        for row in conn.redis.xinfo_consumers(stream, GROUP):
+            name = row["name"].decode()
+            out[name] = out.get(name, 0) + row["pending"]
+    return out
 
 
 def stream_jobs(conn: Connection, queue: str) -> list[tuple[str, str | None]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import tasks
-from stream_jobs import entry_jobs
+from stream_jobs import entry_jobs, streams
 
 from rqueues import Connection, Job, Queue
 from rqueues.backend.keys import GROUP
@@ -57,8 +57,10 @@ def assert_handed_back(conn: Connection, job: Job, old_entry: str, worker_id: st
     assert conn.redis.zscore(keys.leases, job.id) is None
     entries = entry_jobs(conn.redis, keys)
     assert len(entries) == 1 and entries[0][1] == job.id and entries[0][0] != old_entry
-    assert conn.redis.xpending(keys.stream, GROUP)["pending"] == 0
-    names = [c["name"].decode() for c in conn.redis.xinfo_consumers(keys.stream, GROUP)]
+    assert all(conn.redis.xpending(s, GROUP)["pending"] == 0 for s in streams(conn.redis, keys))
+    names = [
+        c["name"].decode() for s in streams(conn.redis, keys) for c in conn.redis.xinfo_consumers(s, GROUP)
+    ]
     assert worker_id not in names
     assert conn.redis.zscore(conn.keys.workers, worker_id) is None
     assert not conn.redis.exists(conn.keys.worker(worker_id))

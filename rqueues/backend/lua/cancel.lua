@@ -35,7 +35,7 @@ local function waiting_fresh(job)
     entry = redis.call('HGET', KEYS[6], job)
     if not entry then return nil end
   end
-  local found = redis.call('XRANGE', KEYS[5], entry, entry)
+  local found = redis.call('XRANGE', stream_of(KEYS[5], entry), entry, entry)  -- its level's
   if not found[1] or found[1][2][1] ~= 'j' then return nil end
   local ok, v = pcall(cmsgpack.unpack, found[1][2][2])
   -- A generated id names an entry without a chosen id; a chosen id is the 4th item.

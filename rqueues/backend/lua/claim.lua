@@ -21,6 +21,9 @@
 --   A re-added entry whose record is missing is delivered with its lease as 'missing':
 --   the worker dead-letters it (and names a job id that is not UTF-8).
 --   Anything else is malformed: moved to the dead letters with the reason.
+-- Priority: the level streams (levels.lua) are read first, highest level first, in this
+-- same call; a lease's member is the entry id, which names its level.
+-- Derived keys: the level streams and the levels hash (levels.lua).
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] config, KEYS[4] events, KEYS[5] dead,
 -- KEYS[6] scheduled, KEYS[7] ids, KEYS[8] tombstones
 -- ARGV[1] group, ARGV[2] consumer (the worker id, written to each record), ARGV[3] how
@@ -102,9 +105,25 @@ if rate > 0 and window > 0 then
   end
   if permits < want then want = permits end
 end
-local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want,
-  'STREAMS', KEYS[1], '>')
-if not r or not r[1] or #r[1][2] == 0 then
+-- The priority levels in use, highest first, then the stream itself: up to `want` entries
+-- in all, so the cap and the rate are checked once for every level.
+local read = {}
+local streams = level_streams(KEYS[1])
+for _, stream in ipairs(streams) do
+  if #read >= want then break end
+  local r
+  if stream == KEYS[1] then
+    r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want - #read, 'STREAMS',
+      stream, '>')
+  else  -- a level stream whose group is gone is skipped, not an error
+    r = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want - #read, 'STREAMS',
+      stream, '>')
+  end
+  if type(r) == 'table' and r[1] then
+    for _, entry in ipairs(r[1][2]) do read[#read + 1] = entry end
+  end
+end
+if #read == 0 then
   return {1, now, due, last_id(KEYS[1]), last_id(KEYS[4])}
 end
 local expiry = now + tonumber(ARGV[4])
@@ -134,7 +153,7 @@ local function tombstone(id, job, key, options)
   if ttl then redis.call('EXPIRE', key, ttl) end
 end
 
-for _, entry in ipairs(r[1][2]) do
+for _, entry in ipairs(read) do
   local id, fields = entry[1], entry[2]
   local job = nil
   if fields and #fields == 2 and fields[1] == 'j' then
@@ -184,10 +203,10 @@ for _, entry in ipairs(r[1][2]) do
     end
   end
 end
-for i = 1, #unrun, 500 do  -- slices stay below Lua's unpack limit
-  local j = math.min(i + 499, #unrun)
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(unrun, i, j))
-  redis.call('XDEL', KEYS[1], unpack(unrun, i, j))
+for _, id in ipairs(unrun) do  -- few: tombstones, strays and malformed entries
+  local stream = stream_of(KEYS[1], id)
+  redis.call('XACK', stream, ARGV[1], id)
+  redis.call('XDEL', stream, id)
 end
 for i = 1, #leases, 1000 do
   redis.call('ZADD', KEYS[2], unpack(leases, i, math.min(i + 999, #leases)))

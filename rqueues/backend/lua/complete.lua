@@ -20,6 +20,7 @@
 --   is not empty each record is read (HMGET), a flagged job that ends leaves the set,
 --   and a few members of jobs that ended elsewhere (cancelled, dead, expired) are
 --   removed per call.
+-- An entry id names its stream: the queue's, or a priority level's (levels.lua).
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5] scheduled,
 -- KEYS[6..8] finished indexes: succeeded, failed, cancelled; KEYS[9] flagged;
 -- KEYS[10..] job hashes
@@ -42,15 +43,29 @@ local capped = tonumber(cfg[1] or '0') > 0
 local n = #KEYS - FIRST + 1
 local ids = {}
 for i = 1, n do ids[i] = ARGV[(i - 1) * STRIDE + 4] end
+local function by_stream(list)
+  -- The entry ids of each stream they belong to (priority levels, levels.lua).
+  local by, order = {}, {}
+  for _, id in ipairs(list) do
+    local s = stream_of(KEYS[1], id)
+    if not by[s] then by[s] = {}; order[#order + 1] = s end
+    by[s][#by[s] + 1] = id
+  end
+  return by, order
+end
 local acked = 0
-for i = 1, n, 500 do  -- slices stay below Lua's unpack limit
-  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids, i, math.min(i + 499, n)))
+local by, order = by_stream(ids)
+for _, s in ipairs(order) do
+  local list = by[s]
+  for i = 1, #list, 500 do  -- slices stay below Lua's unpack limit
+    acked = acked + redis.call('XACK', s, ARGV[1], unpack(list, i, math.min(i + 499, #list)))
+  end
 end
 local pending = nil  -- nil: every delivery named was pending
 if acked < n then
   pending = {}
   for i = 1, n do
-    pending[i] = redis.call('XRANGE', KEYS[1], ids[i], ids[i])[1] ~= nil
+    pending[i] = redis.call('XRANGE', stream_of(KEYS[1], ids[i]), ids[i], ids[i])[1] ~= nil
   end
 end
 local flagged = redis.call('EXISTS', KEYS[9]) == 1
@@ -106,9 +121,12 @@ if flagged then
 end
 -- One XDEL and one ZREM for the batch, in slices that stay below Lua's unpack limit.
 for i = 1, #entries, 500 do
-  local j = math.min(i + 499, #entries)
-  redis.call('XDEL', KEYS[1], unpack(entries, i, j))
-  redis.call('ZREM', KEYS[2], unpack(entries, i, j))
+  redis.call('ZREM', KEYS[2], unpack(entries, i, math.min(i + 499, #entries)))
+end
+by, order = by_stream(entries)
+for _, s in ipairs(order) do
+  local list = by[s]
+  for i = 1, #list, 500 do redis.call('XDEL', s, unpack(list, i, math.min(i + 499, #list))) end
 end
 local queue_ttl = tonumber(cfg[2]) or RESULT_TTL
 index_finished(KEYS[6], now, queue_ttl, finished.succeeded)

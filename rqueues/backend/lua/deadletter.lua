@@ -19,9 +19,10 @@ for i = 6, #KEYS do
   local a = (i - 6) * 3 + 1
   local entry, job, reason = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local key = KEYS[i]
-  if redis.call('XACK', KEYS[1], ARGV[1], entry) == 1 then
+  local stream = stream_of(KEYS[1], entry)  -- the queue's or a priority level's
+  if redis.call('XACK', stream, ARGV[1], entry) == 1 then
     done = done + 1
-    redis.call('XDEL', KEYS[1], entry)
+    redis.call('XDEL', stream, entry)
     redis.call('ZREM', KEYS[2], entry)
     local dead = redis.call('XADD', KEYS[3], '*', 'job', job, 'entry', entry, 'at', now, 'reason', reason)
     local watched = false

@@ -21,7 +21,7 @@ local function waiting_fresh(job)
     entry = redis.call('HGET', KEYS[3], job)
     if not entry then return nil end
   end
-  local found = redis.call('XRANGE', KEYS[2], entry, entry)
+  local found = redis.call('XRANGE', stream_of(KEYS[2], entry), entry, entry)  -- its level's
   if not found[1] or found[1][2][1] ~= 'j' then return nil end
   local ok, v = pcall(cmsgpack.unpack, found[1][2][2])
   if not ok or type(v) ~= 'table' or (ARGV[2] == '') ~= (v[4] == job) then return nil end

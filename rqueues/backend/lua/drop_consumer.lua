@@ -3,12 +3,21 @@
 -- XGROUP DELCONSUMER drops the consumer's pending entries: checking and deleting
 -- in one atomic step means a claim can never land in between and lose its delivery.
 -- KEYS[1] stream
+-- Derived keys: the level streams and the levels hash (levels.lua).
 -- ARGV[1] group, ARGV[2] consumer
 -- Returns 1 when the consumer is gone (deleted, or it did not exist), 0 when it was
 -- kept because entries are pending for it, -1 when the stream or group does not exist.
 -- Under OOM: allowed (flags=allow-oom): it only removes.
-local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if type(pending) == 'table' and pending.err then return -1 end
-if #pending > 0 then return 0 end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+local streams = level_streams(KEYS[1])  -- the priority levels' groups too (levels.lua)
+for _, stream in ipairs(streams) do
+  local pending = redis.pcall('XPENDING', stream, ARGV[1], '-', '+', 1, ARGV[2])
+  if type(pending) == 'table' and pending.err then
+    if stream == KEYS[1] then return -1 end
+  elseif #pending > 0 then
+    return 0
+  end
+end
+for _, stream in ipairs(streams) do
+  redis.pcall('XGROUP', 'DELCONSUMER', stream, ARGV[1], ARGV[2])
+end
 return 1

@@ -10,11 +10,12 @@
 -- '!' .. the holder's id; otherwise it takes the key (flow_take).
 -- KEYS[1] config hash, KEYS[2] stream, KEYS[3] scheduled, KEYS[4] events, KEYS[5] ids
 -- ARGV[1] job key prefix (rqueues:{q:NAME}:job:), ARGV[2] the prefix of generated job ids
---         (NAME:); then per job 5 values: job id ('' to take the entry id), entry value
+--         (NAME:); then per job 6 values: job id ('' to take the entry id), entry value
 --         (msgpack), delay in ms ('' or 0 to run now), unique key ('' for none, else
 --         '=' .. key to reply the holder, '!' .. key to refuse the whole call while the
---         key is held), parents ('' or JSON, see flow_defer)
--- Derived keys: ARGV[1] .. job id, the record of a scheduled or deferred job and of a
+--         key is held), parents ('' or JSON, see flow_defer), priority level ('' or 0..9:
+--         a job to run now at a level > 0 goes to that level's stream, level_add)
+-- Derived keys: the level streams and the levels hash (levels.lua); ARGV[1] .. job id, the record of a scheduled or deferred job and of a
 --         chosen id (checked: it must not exist); the unique hash and the deferred zset
 --         (flow.lua).
 -- Returns the stream entry ids ('' for a scheduled or deferred job, '!' .. job id for a
@@ -27,7 +28,7 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOQUEUE')
 end
-local prefix, STRIDE = ARGV[1], 5
+local prefix, STRIDE = ARGV[1], 6
 local base = flow_base(KEYS[1])
 for a = 3, #ARGV, STRIDE do
   local job = ARGV[a]
@@ -67,7 +68,9 @@ for a = 3, #ARGV, STRIDE do
     flow_take(base, unique, job)
     ids[#ids + 1] = ''
   else
-    local entry = redis.call('XADD', KEYS[2], '*', 'j', blob)
+    local level = tonumber(ARGV[a + 5]) or 0
+    if level < 0 or level > 9 or level ~= math.floor(level) then level = 0 end
+    local entry = level_add(KEYS[2], level, 'j', blob)
     if job ~= '' then redis.call('HSET', KEYS[5], job, entry) end
     flow_take(base, unique, job ~= '' and job or ARGV[2] .. entry)
     ids[#ids + 1] = entry

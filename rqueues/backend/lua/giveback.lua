@@ -11,7 +11,10 @@
 -- entry with no record (read by something other than claim.lua, which starts what
 -- it takes), whose job gets its record here (state 'queued', from the entry).
 -- The new entry is always the re-added shape, 'job' = job id (see
--- rqueues/backend/entries.py): the record holds the job.
+-- rqueues/backend/entries.py): the record holds the job. It goes to the RETURNED level's
+-- stream (levels.lua), which every claim reads first: a job given back keeps its place
+-- ahead of the jobs enqueued after it, whatever their priority.
+-- Derived keys: the level streams and the levels hash (levels.lua).
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] dead, KEYS[4] events, KEYS[5] config,
 -- KEYS[6] ids, KEYS[7] tombstones (a cancelled job's leftover leaves it), KEYS[8..] job hashes
 -- ARGV[1] group, ARGV[2] 1 to count a reclaim, 0 for a hand-back, ARGV[3] max reclaims,
@@ -27,7 +30,7 @@
 -- able to hand its jobs back.
 local function record_fresh(key, entry, job)
   -- A fresh entry delivered but never started holds its job: the record is written from it.
-  local found = redis.call('XRANGE', KEYS[1], entry, entry)
+  local found = redis.call('XRANGE', stream_of(KEYS[1], entry), entry, entry)
   if not found[1] or found[1][2][1] ~= 'j' then return end
   local ok, v = pcall(cmsgpack.unpack, found[1][2][2])
   -- The job is the 4th item's, else its id was generated from the entry (NAME:ENTRY).
@@ -51,11 +54,12 @@ for i = 8, #KEYS do
   local a = (i - 8) * 2 + 5
   local entry, job = ARGV[a + 1], ARGV[a + 2]
   local key = KEYS[i]
-  if redis.call('XACK', KEYS[1], ARGV[1], entry) == 0 then
+  local stream = stream_of(KEYS[1], entry)  -- the queue's or a priority level's
+  if redis.call('XACK', stream, ARGV[1], entry) == 0 then
     out[#out + 1] = 'gone'
   else
     if redis.call('EXISTS', key) == 0 then record_fresh(key, entry, job) end
-    redis.call('XDEL', KEYS[1], entry)
+    redis.call('XDEL', stream, entry)
     redis.call('ZREM', KEYS[2], entry)
     local v = redis.call('HMGET', key, 'state', 'attempts')
     local state = v[1]
@@ -80,7 +84,7 @@ for i = 8, #KEYS do
       out[#out + 1] = 'dead'
     else
       redis.call('HSET', key, 'state', 'queued')
-      redis.call('XADD', KEYS[1], '*', 'job', job)
+      level_add(KEYS[1], RETURNED, 'job', job)  -- ahead of every job waiting
       out[#out + 1] = 'queued'
     end
     if capped then

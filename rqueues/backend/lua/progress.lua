@@ -23,7 +23,7 @@ for i = 3, #KEYS do
   local age, attempt, gpus = tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6]
   local key = KEYS[i]
   if redis.call('ZSCORE', KEYS[1], entry)
-      and #redis.call('XPENDING', KEYS[2], ARGV[1], entry, entry, 1, ARGV[2]) == 1
+      and #redis.call('XPENDING', stream_of(KEYS[2], entry), ARGV[1], entry, entry, 1, ARGV[2]) == 1
       and redis.call('EXISTS', key) == 1 then
     if fraction ~= '' then
       redis.call('HSET', key, 'progress', fraction, 'progress_msg', message,

@@ -17,7 +17,7 @@ for i = 3, #KEYS do
     redis.call('ZREM', KEYS[1], job)
     if redis.call('EXISTS', KEYS[i]) == 1 then
       redis.call('HSET', KEYS[i], 'state', 'queued')
-      redis.call('XADD', KEYS[2], '*', 'job', job)
+      level_add(KEYS[2], option_level(redis.call('HGET', KEYS[i], 'options')), 'job', job)
       moved = moved + 1
     end
   end

@@ -13,7 +13,7 @@
 -- KEYS[1] stream, KEYS[2] scheduled, KEYS[3] events, KEYS[4] ids, KEYS[5] tombstones
 -- ARGV[1] group, ARGV[2] batch size, ARGV[3] job key prefix (rqueues:{q:NAME}:job:),
 -- ARGV[4] the prefix of generated job ids (NAME:)
--- Derived keys: ARGV[3] .. job id, the record of each dropped job (same hash tag); the
+-- Derived keys: the level streams and the levels hash (levels.lua); ARGV[3] .. job id, the record of each dropped job (same hash tag); the
 -- queue's unique hash, deferred and notify zsets and cancelled finished index (flow.lua).
 -- Returns {waiting dropped, scheduled and deferred dropped, 1 when more may remain else 0}.
 -- Under OOM: allowed (flags=allow-oom): it only frees memory, which is when an
@@ -60,33 +60,37 @@ local function job_of(id, fields)
 end
 
 local waiting = 0
-local last, read = nil, nil
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local info = {}
-  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-  if info['name'] == ARGV[1] then
-    last, read = info['last-delivered-id'], info['entries-read']
+for _, stream in ipairs(level_streams(KEYS[1])) do  -- every priority level's too (levels.lua)
+  local last, read = nil, nil
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) ~= 'table' or groups.err then groups = {} end
+  for _, g in ipairs(groups) do
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    if info['name'] == ARGV[1] then
+      last, read = info['last-delivered-id'], info['entries-read']
+    end
   end
-end
-if last then
-  local entries = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', batch)
-  if #entries > 0 then
-    local ids = {}
-    for _, entry in ipairs(entries) do
-      ids[#ids + 1] = entry[1]
-      local job = job_of(entry[1], entry[2])
-      if job then drop_record(job) end
+  if last and waiting < batch then
+    local entries = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', batch - waiting)
+    if #entries > 0 then
+      local ids = {}
+      for _, entry in ipairs(entries) do
+        ids[#ids + 1] = entry[1]
+        local job = job_of(entry[1], entry[2])
+        if job then drop_record(job) end
+      end
+      local newest = ids[#ids]
+      if type(read) == 'number' then
+        redis.call('XGROUP', 'SETID', stream, ARGV[1], newest, 'ENTRIESREAD', read + #ids)
+      else
+        redis.call('XGROUP', 'SETID', stream, ARGV[1], newest)
+      end
+      for i = 1, #ids, 1000 do  -- slices stay below Lua's unpack limit
+        redis.call('XDEL', stream, unpack(ids, i, math.min(i + 999, #ids)))
+      end
+      waiting = waiting + #ids
     end
-    local newest = ids[#ids]
-    if type(read) == 'number' then
-      redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], newest, 'ENTRIESREAD', read + #ids)
-    else
-      redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], newest)
-    end
-    for i = 1, #ids, 1000 do  -- slices stay below Lua's unpack limit
-      redis.call('XDEL', KEYS[1], unpack(ids, i, math.min(i + 999, #ids)))
-    end
-    waiting = #ids
   end
 end
 

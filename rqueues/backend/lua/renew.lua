@@ -13,7 +13,7 @@ local expiry = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
 local lost = {}
 for i = 4, #ARGV do
   local entry = ARGV[i]
-  local mine = redis.call('XPENDING', KEYS[2], ARGV[2], entry, entry, 1, ARGV[3])
+  local mine = redis.call('XPENDING', stream_of(KEYS[2], entry), ARGV[2], entry, entry, 1, ARGV[3])
   if #mine == 0 or redis.call('ZADD', KEYS[1], 'XX', 'CH', expiry, entry) == 0
       and not redis.call('ZSCORE', KEYS[1], entry) then
     lost[#lost + 1] = entry

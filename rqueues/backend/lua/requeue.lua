@@ -21,5 +21,5 @@ if dead then redis.call('XDEL', KEYS[3], dead) end
 redis.call('HDEL', KEYS[1], 'dead_entry', 'reason', 'finished_at', 'reclaims', 'refused')
 redis.call('HSET', KEYS[1], 'state', 'queued')
 redis.call('PERSIST', KEYS[1])
-redis.call('XADD', KEYS[2], '*', 'job', ARGV[1])
+level_add(KEYS[2], option_level(redis.call('HGET', KEYS[1], 'options')), 'job', ARGV[1])
 return {1}

@@ -40,7 +40,7 @@ if ARGV[4] == 'succeeded' or v[3] then
   if redis.call('HINCRBY', key, 'waiting', -1) > 0 then return {'waiting', 0} end
   redis.call('ZREM', base .. ':deferred', job)
   redis.call('HSET', key, 'state', 'queued')
-  redis.call('XADD', KEYS[2], '*', 'job', job)
+  level_add(KEYS[2], option_level(redis.call('HGET', key, 'options')), 'job', job)
   return {'queued', 0}
 end
 redis.call('ZREM', base .. ':deferred', job)

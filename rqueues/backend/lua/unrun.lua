@@ -16,16 +16,17 @@ for i = 5, #KEYS do
   local a = (i - 5) * 3 + 1
   local entry, job, refusers = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local key = KEYS[i]
-  if redis.call('XACK', KEYS[1], ARGV[1], entry) == 0 then
+  local stream = stream_of(KEYS[1], entry)  -- the queue's or a priority level's
+  if redis.call('XACK', stream, ARGV[1], entry) == 0 then
     out[#out + 1] = 'gone'
   else
-    redis.call('XDEL', KEYS[1], entry)
+    redis.call('XDEL', stream, entry)
     redis.call('ZREM', KEYS[2], entry)  -- the lease is the delivery's
     if redis.call('HGET', key, 'state') == 'running' then
       local attempts = tonumber(redis.call('HGET', key, 'attempts') or '1') or 1
       redis.call('HSET', key, 'state', 'queued', 'attempts', math.max(0, attempts - 1),
         'refused', refusers)
-      redis.call('XADD', KEYS[1], '*', 'job', job)
+      level_add(KEYS[1], option_level(redis.call('HGET', key, 'options')), 'job', job)
       out[#out + 1] = 'queued'
     else
       out[#out + 1] = 'gone'
