@@ -246,7 +246,8 @@ class JobHandle:
         self._keys: QueueKeys = connection.keys.queue(queue)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.id!r}, queue={self.queue!r})"
+        extra = ", duplicate=True" if self.duplicate else ""
+        return f"{type(self).__name__}({self.id!r}, queue={self.queue!r}{extra})"
 
     def __eq__(self, other: object) -> bool:
         return (
