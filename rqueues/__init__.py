@@ -22,10 +22,11 @@ from .errors import (
     UnknownFunction,
     WaitTimeout,
 )
-from .job import Job, JobRecord
+from .job import Job
 from .middleware import EnqueueCall, Middleware, RunContext, RunOutcome, add_middleware, remove_middleware
 from .options import JobOptions
 from .queue import Queue, QueueInfo
+from .record import JobRecord
 from .retry import RetryPolicy
 from .task import Task, set_default_connection, task
 from .valuetypes import register_type

@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import redis
 
 from . import defaults
 from .admin import Purged, delete_queue, purge_queue
-from .backend import dependencies, scripts
+from .backend import scripts
 from .backend.counts import read_counts
-from .backend.dependencies import Ref
-from .backend.entries import FRESH, generated_id, pack_fresh
 from .backend.keys import GROUP, Keyspace, QueueKeys, check_queue_name
 from .backend.steps import Cmd, Ops, Script, Steps
 from .backend.store import Store, as_store
 from .checks import check_int
-from .codec import encode_call
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
 from .defaults import MAX_CONCURRENCY
-from .errors import ConfigurationError, DuplicateJob, JobNotFound, PayloadTooLarge, QueueNotDeclared
-from .job import Job, fetch_steps, new_job_id
-from .middleware import EnqueueCall, run_after_enqueue, run_before_enqueue
+from .enqueueing import enqueue_steps, prepare_row, raise_for
+from .errors import ConfigurationError, QueueNotDeclared
+from .job import Job
+from .middleware import run_after_enqueue, run_before_enqueue
 from .options import JobOptions
 from .ratelimit import RateLimit, as_rate
 from .retry import RetryPolicy
 from .when import check_aware, delay_seconds
 
-#: Jobs per script call in enqueue_many (about 50 ms of server time); every call of a
-#: batch goes in one pipeline. A batch of up to this many is written atomically.
-ENQUEUE_CHUNK = 5000
-
 Call = tuple[Any, ...]  # (fn, args, kwargs) or (fn, args, kwargs, JobOptions)
-# job id or '', entry value, delay ms, unique, parents, priority level: enqueue.lua
-Row = tuple[str, bytes, int, str, str, int]
 
 
 @dataclass(frozen=True)
@@ -214,7 +205,7 @@ class Queue:
         JobNotFound names a parent that does not exist, before anything is enqueued.
         """
         enqueues = run_before_enqueue(self.name, calls)  # middleware may set options and meta
-        prepared = [_row(call, self.connection.max_payload_bytes) for call in enqueues]
+        prepared = [prepare_row(call, self.connection.max_payload_bytes) for call in enqueues]
         sending = max((len(row[1]) for row, _ in prepared), default=0)
         written = self.connection.run(
             enqueue_steps(self.connection.keys, self.keys, prepared), sending=sending
@@ -249,46 +240,6 @@ class BoundQueue:
 
     def enqueue(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         return self.queue.enqueue_many([(fn, args, kwargs, self.job_options)])[0]
-
-
-def _row(call: EnqueueCall, max_payload_bytes: int) -> tuple[Row, JobOptions]:
-    """The enqueue.lua values of one call (job id ('' to take the entry id), entry value,
-    delay ms, unique key, parents: filled in once they are found), and its options."""
-    name, opts = call.function, call.options
-    payload = encode_call(call.args, call.kwargs, call.meta)
-    if len(payload) > max_payload_bytes:
-        raise PayloadTooLarge(
-            f"the arguments of {name} encode to {len(payload)} bytes, more than the limit of "
-            f"{max_payload_bytes} bytes (connect(max_payload_bytes=...)); pass a reference "
-            "(a path, a URL, a key) to large data instead"
-        )
-    delay = opts.delay_ms()
-    # A delayed or deferred job has a record from the start, so it needs its id before it
-    # has an entry.
-    job_id = opts.job_id or (new_job_id() if delay or opts.depends_on else "")
-    mode = "!" if opts.on_duplicate == "raise" else "="  # see enqueue.lua
-    unique = "" if opts.unique_key is None else mode + opts.unique_key
-    blob = pack_fresh(name, payload, opts.blob(), opts.job_id)
-    return (job_id, blob, delay, unique, "", opts.priority or 0), opts
-
-
-def _parents_json(opts: JobOptions, parents: Sequence[Ref]) -> str:
-    """The parents value of enqueue.lua for a dependent (flow.lua's flow_defer)."""
-    pairs = [[p.queue, p.job_id] for p in parents]
-    return json.dumps({"parents": pairs, "allow_failure": opts.allow_failure})
-
-
-def _check_unique_batch(options: Sequence[JobOptions]) -> None:
-    """A unique key named twice in a batch returns the first call's job for the second,
-    unless one of them asks to raise: then DuplicateJob, before anything is written."""
-    seen: dict[str, JobOptions] = {}
-    for opts in options:
-        if opts.unique_key is None:
-            continue
-        first = seen.get(opts.unique_key)
-        seen.setdefault(opts.unique_key, opts)
-        if first is not None and "raise" in (first.on_duplicate, opts.on_duplicate):
-            raise DuplicateJob(f"the batch names unique key {opts.unique_key!r} twice")
 
 
 # -- the steps of each Queue method, shared with rqueues.aio ---------------------------
@@ -335,7 +286,7 @@ def pause_steps(keys: QueueKeys, paused: bool) -> Steps[None]:
     try:
         yield Script(scripts.pause(keys, paused))
     except redis.ResponseError as exc:
-        _raise(keys.name, exc)
+        raise_for(keys.name, exc)
 
 
 def config_steps(keys: QueueKeys) -> Steps[QueueConfig]:
@@ -343,115 +294,6 @@ def config_steps(keys: QueueKeys) -> Steps[QueueConfig]:
     if not raw:
         raise QueueNotDeclared(keys.name)
     return QueueConfig.from_hash(keys.name, raw)
-
-
-def enqueue_steps(
-    keyspace: Keyspace, keys: QueueKeys, prepared: Sequence[tuple[Row, JobOptions]]
-) -> Steps[list[tuple[str, bool]]]:
-    """Write the prepared rows (see _row) all or nothing: (job id, is a duplicate) each.
-
-    A batch of up to ENQUEUE_CHUNK rows is one script call. A larger one is checked
-    whole first (one more round trip), then written in calls of ENQUEUE_CHUNK rows in
-    one pipeline: a writer that creates one of its ids between the check and the write
-    gets that call refused while the other calls go through. Calls with depends_on are
-    registered with their parents first and told the parents final by then after.
-    """
-    if not prepared:
-        return []
-    rows = [row for row, _ in prepared]
-    chosen = [row[0] for row in rows if row[0]]
-    seen: set[str] = set()
-    for job_id in chosen:
-        if job_id in seen:
-            raise DuplicateJob(f"the batch names job id {job_id!r} twice")
-        seen.add(job_id)
-    _check_unique_batch([opts for _, opts in prepared])
-    links = yield from _links_steps(keyspace, keys.name, prepared)
-    rows = [
-        (*row[:4], _parents_json(opts, [p for p, d in links if d.job_id == row[0]]), row[5])
-        if opts.depends_on
-        else row
-        for row, opts in prepared
-    ]
-    try:
-        if links:
-            states = yield from dependencies.register_steps(keyspace, links)
-            for (parent, _), state in zip(links, states, strict=True):
-                if state == "missing":
-                    raise JobNotFound(
-                        f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, "
-                        "which does not exist"
-                    )
-        if len(rows) == 1 and not any(rows[0][i] for i in (0, 2, 3, 4, 5)):
-            # One job to run now with a generated id (no unique key, no parents, level 0): its fresh
-            # entry is all it writes, so one XADD does what the script would, without Lua.
-            # NOMKSTREAM stands for the script's declared check: declare creates the stream
-            # (with its group) and drop_queue.lua deletes it with the config, in one call.
-            (entry,) = yield Ops([Cmd("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, rows[0][1])])
-            if entry is None:
-                raise QueueNotDeclared(keys.name)
-            entries = [entry.decode() if isinstance(entry, bytes) else entry]
-        elif len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
-            entries = yield Script(scripts.enqueue(keys, rows))
-        else:
-            yield from _check_free(keys, chosen)
-            chunks = range(0, len(rows), ENQUEUE_CHUNK)
-            replies = yield Ops([scripts.enqueue(keys, rows[i : i + ENQUEUE_CHUNK]) for i in chunks])
-            entries = [entry for reply in replies for entry in reply]
-    except redis.ResponseError as exc:
-        _raise(keys.name, exc)
-    if links:
-        yield from dependencies.settle_new_steps(keyspace, links)
-    out = []
-    for row, entry in zip(rows, entries, strict=True):
-        if entry.startswith("!"):  # its unique key is held by that job
-            out.append((entry[1:], True))
-        else:  # a job to run now is known by its queue and entry, unless it has an id of its own
-            out.append((row[0] or generated_id(keys.name, entry), False))
-    return out
-
-
-def _links_steps(
-    keyspace: Keyspace, queue: str, prepared: Sequence[tuple[Row, JobOptions]]
-) -> Steps[list[tuple[Ref, Ref]]]:
-    """(parent, dependent) for each parent of each call with depends_on."""
-    links = []
-    for row, opts in prepared:
-        for parent in opts.depends_on or ():
-            if isinstance(parent, str):
-                found = yield from fetch_steps(keyspace, parent, None)
-                ref = Ref(found, parent)
-            elif isinstance(getattr(parent, "id", None), str) and isinstance(
-                getattr(parent, "queue", None), str
-            ):
-                ref = Ref(parent.queue, parent.id)  # a Job of either client
-            else:
-                raise ConfigurationError(f"depends_on takes Jobs or job ids, got {parent!r}")
-            links.append((ref, Ref(queue, row[0])))
-    return links
-
-
-def _check_free(keys: QueueKeys, ids: Sequence[str]) -> Steps[None]:
-    """Raise DuplicateJob naming the first of ``ids`` taken by a job (one round trip)."""
-    found = yield Ops([c for i in ids for c in (Cmd("HEXISTS", keys.ids, i), Cmd("EXISTS", keys.job(i)))])
-    for job_id, queued, recorded in zip(ids, found[0::2], found[1::2], strict=True):
-        if queued or recorded:
-            raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {keys.name!r}")
-
-
-def _raise(queue: str, error: redis.ResponseError) -> NoReturn:
-    if isinstance(error, redis.exceptions.OutOfMemoryError):
-        raise error  # enqueue.lua is refused whole; the connection names the server
-    text = str(error)
-    if text.startswith("NOQUEUE"):
-        raise QueueNotDeclared(queue) from None
-    if text.startswith("DUPLICATE"):
-        job_id = text.partition(" ")[2]
-        raise DuplicateJob(f"a job with id {job_id!r} already exists in queue {queue!r}")
-    if text.startswith("UNIQUE"):
-        holder, _, key = text.partition(" ")[2].partition(" ")
-        raise DuplicateJob(f"job {holder!r} of queue {queue!r} holds unique key {key!r}", job_id=holder)
-    raise error
 
 
 def queue_infos(conn: Store, names: Sequence[str], skip_malformed: bool = False) -> list[QueueInfo]:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, Generic
 from ..backend import scripts
 from ..job import (
     JobHandle,
-    JobRecord,
     cancel_steps,
     fetch_steps,
     handle_steps,
@@ -17,6 +16,7 @@ from ..job import (
     state_steps,
     wait_steps,
 )
+from ..record import JobRecord
 from .store import Store
 
 if TYPE_CHECKING:  # a bare Job means Job[Any], as for the blocking Job

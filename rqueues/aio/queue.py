@@ -8,9 +8,10 @@ from typing import Any
 
 from ..backend.keys import check_queue_name
 from ..config import QueueConfig
+from ..enqueueing import enqueue_steps, prepare_row
 from ..middleware import run_after_enqueue, run_before_enqueue
 from ..options import JobOptions
-from ..queue import Call, _row, config_steps, declare_steps, declared, enqueue_steps, pause_steps
+from ..queue import Call, config_steps, declare_steps, declared, pause_steps
 from ..when import check_aware, delay_seconds
 from .job import Job
 from .store import Store
@@ -70,7 +71,7 @@ class Queue:
     async def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
         """Enqueue many calls in one round trip, all or nothing, as Queue.enqueue_many does."""
         enqueues = run_before_enqueue(self.name, calls)  # the same middleware as the blocking client
-        prepared = [_row(call, self.connection.max_payload_bytes) for call in enqueues]
+        prepared = [prepare_row(call, self.connection.max_payload_bytes) for call in enqueues]
         written = await self.connection.run(enqueue_steps(self.connection.keys, self.keys, prepared))
         jobs = [Job(job_id, self.name, self.connection, duplicate=dup) for job_id, dup in written]
         run_after_enqueue(enqueues, jobs)

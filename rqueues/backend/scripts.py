@@ -7,16 +7,18 @@ parser of its reply, see replies.py); ``Scripts.run`` sends one now and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from redis.cluster import ClusterPipeline
 from redis.exceptions import NoScriptError
 
 from .. import defaults
 from ..codec import encode_error
+from .calls import Batch as Batch
+from .calls import Call as Call
+from .calls import Pending as Pending
 from .entries import generated_entry, generated_id
 from .keys import FINISHED_STATES, GROUP, QueueKeys
 from .replies import (
@@ -79,46 +81,6 @@ def source(name: str) -> str:
         first, _, rest = text.partition("\n")
         return f"{first}\n{preamble}{rest}"
     return preamble + text
-
-
-@dataclass(frozen=True)
-class Call(Generic[T]):
-    """One script call: which script, its KEYS and ARGV, and how to read its reply."""
-
-    name: str
-    keys: Sequence[str]
-    args: Sequence[Any]
-    parse: Callable[[Any], T]
-
-
-class Pending(Generic[T]):
-    """The reply of a call in a Batch, available once the batch has executed."""
-
-    def __init__(self, parse: Callable[[Any], T]) -> None:
-        self._parse = parse
-        self._value: T | None = None
-        self._error: Exception | None = None
-        self._set = False
-        self.best_effort = False
-
-    def _fill(self, raw: Any) -> None:
-        self._set = True
-        if isinstance(raw, Exception):
-            self._error = raw
-        else:
-            self._value = self._parse(raw)
-
-    @property
-    def error(self) -> Exception | None:
-        return self._error
-
-    def get(self) -> T:
-        """The parsed reply; raises the error Redis answered with."""
-        if not self._set:
-            raise RuntimeError("the batch has not been executed")
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class Scripts:
@@ -242,50 +204,6 @@ class Scripts:
 
     def drop_consumer(self, q: QueueKeys, consumer: str) -> Dropped:
         return self.run(drop_consumer(q, consumer))
-
-
-class Batch:
-    """Script calls and plain commands sent in one round trip by ``execute()``."""
-
-    def __init__(self, scripts: Scripts, pipe: Any) -> None:
-        self._scripts = scripts
-        self.pipe = pipe
-        self._pending: list[Pending[Any]] = []
-
-    def add(self, call: Call[T], best_effort: bool = False) -> Pending[T]:
-        """Queue ``call``; a ``best_effort`` one's error never raises from execute()."""
-        self._scripts.send(call.name, call.keys, call.args, client=self.pipe)
-        pending = Pending(call.parse)
-        pending.best_effort = best_effort
-        self._pending.append(pending)
-        return pending
-
-    def command(self, queue_it: Callable[[Any], Any]) -> Pending[Any]:
-        """A plain command, queued by ``queue_it(pipeline)``; its raw reply."""
-        queue_it(self.pipe)
-        pending: Pending[Any] = Pending(lambda raw: raw)
-        self._pending.append(pending)
-        return pending
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def execute(self, raise_first: bool = False) -> None:
-        """Send everything; each Pending then holds its reply or its error.
-
-        With ``raise_first`` the first error Redis answered is raised (after every
-        reply was read, so the others are still available).
-        """
-        sent, self._pending = self._pending, []
-        if not sent:
-            return
-        replies = self._scripts.execute(self.pipe)
-        for pending, raw in zip(sent, replies, strict=True):
-            pending._fill(raw)
-        if raise_first:
-            for pending in sent:
-                if pending.error is not None and not pending.best_effort:
-                    raise pending.error
 
 
 # -- the calls: KEYS and ARGV as each script's header states them ---------------

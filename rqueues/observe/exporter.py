@@ -125,6 +125,11 @@ def queue_metrics(snap: Snapshot) -> Iterator[Metric]:
         snap.queues,
         lambda q: 1.0 if q.waiting and q.rate_saturated else 0.0,
     )
+    yield from queue_counters(snap)
+
+
+def queue_counters(snap: Snapshot) -> Iterator[Metric]:
+    """What the workers counted into each queue's stats hash, summed over all of them."""
     started = CounterMetricFamily("rqueues_queue_started", "Jobs started, all workers.", labels=["queue"])
     finished = CounterMetricFamily(
         "rqueues_queue_finished", "Jobs finished, all workers, by outcome.", labels=["queue", "outcome"]

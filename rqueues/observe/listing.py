@@ -19,8 +19,9 @@ from ..backend.store import Store
 from ..checks import check_int
 from ..defaults import MAX_PAGE
 from ..errors import ConfigurationError
-from ..job import STATES, JobRecord, Progress, iso
+from ..job import STATES
 from ..liveness import DEAD_AFTER, is_live
+from ..record import JobRecord, Progress, iso
 from .cursor import Cursor
 
 #: ``rqueues jobs`` without --state: running, then queued, then scheduled jobs, then

@@ -125,6 +125,18 @@ class WorkerMetrics(Observer):
         )
         for where in REDIS_CALLS:
             self.redis_errors.labels(where)
+        self._executor_metrics(r)
+        ProcessCollector(registry=r)
+        self.stats = StatsBuffer()
+        self._worker: Worker | None = None
+        self._tasks: set[tuple[str, str]] = set()
+        self._cache: dict[tuple[str, str], _Series] = {}
+        self._queues: set[str] = set()
+        self._lock = threading.Lock()
+        self._server: WSGIServer | None = None
+
+    def _executor_metrics(self, r: CollectorRegistry) -> None:
+        """Per executor: busy slots, child restarts, timeouts, memory kills."""
         self.child_restarts = Counter(
             "rqueues_worker_child_restarts",
             "Child processes of the process executor replaced, by reason.",
@@ -146,14 +158,6 @@ class WorkerMetrics(Observer):
             registry=r,
         )
         r.register(BusySlots(lambda: self._worker))
-        ProcessCollector(registry=r)
-        self.stats = StatsBuffer()
-        self._worker: Worker | None = None
-        self._tasks: set[tuple[str, str]] = set()
-        self._cache: dict[tuple[str, str], _Series] = {}
-        self._queues: set[str] = set()
-        self._lock = threading.Lock()
-        self._server: WSGIServer | None = None
 
     def bind(self, worker: Worker) -> None:
         """Attach to the worker whose observer this is: slots, identity, Redis for the stats."""

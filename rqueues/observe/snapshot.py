@@ -35,9 +35,9 @@ from redis.exceptions import OutOfMemoryError
 from ..backend.counts import QueueCounts, as_int, levels_in_use, read_queue_counts
 from ..backend.store import Store
 from ..config import parse_configs
-from ..job import iso
 from ..liveness import DEAD_AFTER, live_workers
 from ..ratelimit import RateLimit
+from ..record import iso
 from .listing import decode_worker_hash, worker_gpus
 from .stats import QueueStats
 

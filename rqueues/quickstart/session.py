@@ -27,9 +27,10 @@ from typing import Any, TextIO
 from ..backend.store import Store
 from ..connection import connect
 from ..errors import RqueuesError
-from ..job import TERMINAL, JobRecord
+from ..job import TERMINAL
 from ..observe.listing import list_workers
 from ..queue import Queue, queue_infos
+from ..record import JobRecord
 from .embedded import EmbeddedServer
 from .plan import (
     DEMO_MODULE,

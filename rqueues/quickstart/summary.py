@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ..job import TERMINAL, JobRecord
+from ..job import TERMINAL
 from ..observe.table import table
+from ..record import JobRecord
 from ..routing import matches
 from .plan import LINE_SECONDS, DemoQueue
 

@@ -30,9 +30,9 @@ from ..errors import (
     RedisUnavailable,
     RqueuesError,
 )
-from ..job import JobRecord
 from ..observe.snapshot import Snapshot, read_snapshot
 from ..observe.top import QueueRates, RateWindow
+from ..record import JobRecord
 from .security import Security
 
 log = logging.getLogger("rqueues.web")

@@ -6,9 +6,9 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from ..job import JobRecord
 from ..observe.snapshot import Snapshot
 from ..observe.top import QueueRates, info_json
+from ..record import JobRecord
 from .http import Redact
 
 #: What each state lets an operator do, by the library call that does it.

@@ -76,6 +76,11 @@ def _check_timing(
     check_dead_after(dead_after, heartbeat_seconds)
 
 
+def _progress(job: Claimed, data: Any) -> None:
+    """A progress message (JobContext.progress, from any executor): kept for the heartbeat."""
+    job.report_progress(*check_progress(*data))
+
+
 class Worker:
     """Consumes declared queues whose tag patterns match this worker's tags."""
 
@@ -104,45 +109,26 @@ class Worker:
         _check_timing(concurrency, lease_seconds, heartbeat_seconds, dead_after)
         self.conn: Store = as_store(connection)
         self.worker_id = worker_id or default_worker_id()
-        # GPU slots: "auto", "0,1" or a list of ids (gpus.py); each job of a gpus_per_job queue
-        # gets devices of its own, freed when its run ends, and a claim waits for them.
+        # GPU slots ("auto", "0,1", ids): each job of a gpus_per_job queue gets its own (gpus.py).
         self.gpus = GpuGate(resolve_gpus(gpus), self._wake_for_gpus)
         self.own_tags = set(tags)
         self.tags = self.own_tags | automatic_tags(self.worker_id, len(self.gpus.devices))
         self.explicit = [check_queue_name(q) for q in queues] if queues else None
         self.concurrency, self.burst, self.clock = concurrency, burst, clock
-        self.functions = FunctionRegistry(imports)
-        self.lease_ms = int(lease_seconds * 1000)
+        self.functions, self.lease_ms = FunctionRegistry(imports), int(lease_seconds * 1000)
         self.refresh_seconds, self.shutdown_timeout = refresh_seconds, shutdown_timeout
-        self.observer = _observers(job_logs, observer)
+        self.observer, self.link = _observers(job_logs, observer), Link(redact(self.conn.url), clock)
         self.held, self.slots = Held(), Slots(concurrency)
         self.health, self.pressure = Health(settle=dead_after, clock=clock), Pressure()
-        self.link = Link(redact(self.conn.url), clock)
-        refusals = Refusals(self.conn, self.worker_id, dead_after)
-        self.acker = Acker(self.conn, self.held, self.observer, refusals, consumer=self.worker_id)
+        refused = Refusals(self.conn, self.worker_id, dead_after)
+        self.acker = Acker(self.conn, self.held, self.observer, refused, consumer=self.worker_id)
         self.finisher = Finisher(
             lambda: self.dispatcher.configs, self.acker, self.observer, self.slots, self._refresh_now,
             self.gpus.release,
         )  # fmt: skip
         #: kind -> handler(job, data) of the messages job code sends (JobContext._report).
-        self.message_handlers: dict[str, Callable[[Claimed, Any], None]] = {
-            "progress": lambda job, data: job.report_progress(*check_progress(*data)),
-        }
-        done, max_result = self.finisher.done, self.conn.max_result_bytes
-        self.executor = Router(
-            lambda: self.dispatcher.configs,
-            {
-                "thread": ThreadExecutor(concurrency, self._run, done),
-                "process": ProcessExecutor(
-                    self.functions.modules,
-                    done,
-                    self._on_message,
-                    max_result,
-                    on_replaced=self.observer.child_replaced,
-                ),
-                "asyncio": AsyncioExecutor(self.functions, concurrency, done, self._on_message, max_result),
-            },
-        )
+        self.message_handlers: dict[str, Callable[[Claimed, Any], None]] = {"progress": _progress}
+        self.executor = _executors(self, concurrency)
         self.dispatcher = Dispatcher(
             self.conn, self.worker_id, self.lease_ms, self.slots, self.held, self.acker, self.executor,
             self.observer, clock, self.gpus,
@@ -152,13 +138,12 @@ class Worker:
             self.observer, self.health, clock, self.pressure, self.link,
         )  # fmt: skip
         self.reaper = Reaper(self.conn, dead_after=dead_after, holder=self.worker_id) if reaper else None
-        self.cron = cron  # run the periodic jobs' ticker (every worker may: each tick is enqueued once)
-        self.started_at = time.time()
+        # cron: run the periodic jobs' ticker (every worker may: each tick is enqueued once).
+        self.cron, self.started_at = cron, time.time()
         self._stopping, self._hard, self._reaper_stop = (threading.Event() for _ in range(3))
-        self._consumed: set[str] = set()
-        self._warned: set[str] = set()
-        self.config_problems = ConfigProblems()
-        self._next_refresh = 0.0
+        self._consumed: set[str] = set()  # queues consumed since start: left at shutdown
+        self._warned: set[str] = set()  # routing warnings logged once
+        self.config_problems, self._next_refresh = ConfigProblems(), 0.0
 
     @property
     def queues(self) -> list[str]:
@@ -384,3 +369,22 @@ class Worker:
             log.debug("job %s sent a %r message, which nothing handles", job.job_id, kind)
             return
         handler(job, data)
+
+
+def _executors(worker: Worker, concurrency: int) -> Router:
+    """The thread, process and asyncio executors, each job sent to its queue's."""
+    done, max_result = worker.finisher.done, worker.conn.max_result_bytes
+    return Router(
+        lambda: worker.dispatcher.configs,
+        {
+            "thread": ThreadExecutor(concurrency, worker._run, done),
+            "process": ProcessExecutor(
+                worker.functions.modules,
+                done,
+                worker._on_message,
+                max_result,
+                on_replaced=worker.observer.child_replaced,
+            ),
+            "asyncio": AsyncioExecutor(worker.functions, concurrency, done, worker._on_message, max_result),
+        },
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import tasks
 
-import rqueues.queue as queue_module
+import rqueues.enqueueing as queue_module
 from rqueues import Connection, DuplicateJob, JobOptions, Queue
 
 SIZE, CLASH = 600, 550

@@ -22,7 +22,7 @@ from rqueues import (
     WaitTimeout,
 )
 from rqueues.backend.keys import GROUP
-from rqueues.queue import ENQUEUE_CHUNK
+from rqueues.enqueueing import ENQUEUE_CHUNK
 
 StartWorker = Callable[..., Any]
 

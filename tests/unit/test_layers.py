@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rqueues"
 
 #: Lowest first. A module's layer is its subpackage; top-level modules are core or api.
 LAYERS = ("core", "backend", "api", "worker", "observe", "aio", "tasks", "web", "quickstart", "cli")
-API = {"queue", "job", "connection", "admin", "cron"}
+API = {"queue", "job", "record", "connection", "admin", "cron", "enqueueing"}
 #: Top-level modules of a layer above the api: the decorator enqueues with either client.
 TOP = {"task": "tasks"}
 FACADES = {"rqueues", "rqueues.worker", "rqueues.cli", "rqueues.cli.__main__", "rqueues.worker.executors"}
