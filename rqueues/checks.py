@@ -31,20 +31,26 @@ def check_seconds(name: str, value: object, maximum: float, *, positive: bool = 
     return float(value)
 
 
+def _text_problem(what: str, value: object, limit: int) -> tuple[str, str]:
+    """A name given by the caller, and what is wrong with its length ('' when nothing); one
+    that is not a string is refused at once."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what} must be a string, got {value!r}")
+    if not value.strip():
+        return value, "it is empty or blank"
+    if len(value) > limit:
+        return value, f"it has {len(value)} characters"
+    return value, ""
+
+
 def check_job_id(job_id: object) -> str:
     """A job id: 1 to MAX_JOB_ID_LENGTH printable characters, no whitespace and no ':'
     (which the ids rqueues generates have, so the two never clash)."""
     limit = defaults.MAX_JOB_ID_LENGTH
-    if not isinstance(job_id, str):
-        raise ConfigurationError(f"job id must be a string, got {job_id!r}")
-    problem = ""
-    if not job_id.strip():
-        problem = "it is empty or blank"
-    elif len(job_id) > limit:
-        problem = f"it has {len(job_id)} characters"
-    elif any(c.isspace() or not c.isprintable() for c in job_id):
+    job_id, problem = _text_problem("job id", job_id, limit)
+    if not problem and any(c.isspace() or not c.isprintable() for c in job_id):
         problem = "it contains whitespace or control characters"
-    elif ":" in job_id:
+    elif not problem and ":" in job_id:
         problem = "it contains ':'"
     if problem:
         raise ConfigurationError(
@@ -57,14 +63,8 @@ def check_job_id(job_id: object) -> str:
 def check_unique_key(key: object) -> str:
     """A unique key: 1 to MAX_UNIQUE_KEY_LENGTH printable characters, not blank."""
     limit = defaults.MAX_UNIQUE_KEY_LENGTH
-    if not isinstance(key, str):
-        raise ConfigurationError(f"unique_key must be a string, got {key!r}")
-    problem = ""
-    if not key.strip():
-        problem = "it is empty or blank"
-    elif len(key) > limit:
-        problem = f"it has {len(key)} characters"
-    elif not key.isprintable():
+    key, problem = _text_problem("unique_key", key, limit)
+    if not problem and not key.isprintable():
         problem = "it contains control characters"
     if problem:
         raise ConfigurationError(f"invalid unique_key {key!r}: {problem}; use 1-{limit} printable characters")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner, Result
 
-from rqueues import Connection, Queue
+from rqueues import Connection, Queue, connect
+from rqueues import middleware as registry
 from rqueues.cli import main
+from rqueues.middleware import ENV
+from rqueues.quickstart.embedded import EmbeddedServer
 
 
 @pytest.fixture
@@ -27,3 +30,27 @@ def q(conn: Connection) -> Queue:
     queue = Queue("default", conn)
     queue.declare()
     return queue
+
+
+@pytest.fixture
+def oom_conn() -> Iterator[Connection]:
+    """A server of its own with noeviction, whose maxmemory a test may lower (reset after)."""
+    try:
+        server = EmbeddedServer().start()
+    except Exception as exc:  # the session fixture decides whether a missing server is an error
+        pytest.skip(f"no Redis server available: {exc}")
+    conn = connect(server.url)
+    conn.redis.config_set("maxmemory-policy", "noeviction")
+    yield conn
+    conn.redis.config_set("maxmemory", 0)
+    conn.close()
+    server.cleanup()
+
+
+@pytest.fixture
+def clean_middleware(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No middleware installed, from code or from the environment, for the test's length."""
+    monkeypatch.setattr(registry, "_chain", ())
+    monkeypatch.setattr(registry, "_specs", {})
+    monkeypatch.setattr(registry, "_env_loaded", True)
+    monkeypatch.delenv(ENV, raising=False)

@@ -16,18 +16,13 @@ import pytest
 from hook_tasks import Recorder, recorded
 
 from rqueues import Connection, JobFailed, Middleware, Queue, RetryPolicy, RunContext, Worker, aio
-from rqueues import middleware as registry
 from rqueues.middleware import ENV, add_middleware, remove_middleware
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_chain", ())
-    monkeypatch.setattr(registry, "_specs", {})
-    monkeypatch.setattr(registry, "_env_loaded", True)
-    monkeypatch.delenv(ENV, raising=False)
+# Each test starts with no middleware installed (conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_middleware")
 
 
 @pytest.fixture

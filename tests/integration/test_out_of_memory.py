@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,31 +19,16 @@ import tasks
 from click.testing import CliRunner
 from prometheus_client import generate_latest
 
-from rqueues import Connection, Queue, RedisOutOfMemory, Worker, connect
+from rqueues import Connection, Queue, RedisOutOfMemory, Worker
 from rqueues.backend.keys import GROUP
 from rqueues.backend.replies import ClaimKind, GiveBack, HandleReply, Verdict
 from rqueues.cli import main
 from rqueues.observe.exporter import exporter_registry
 from rqueues.observe.snapshot import read_snapshot
 from rqueues.observe.top import render
-from rqueues.quickstart.embedded import EmbeddedServer
 from rqueues.worker.reaper import Health, Reaper, writes_settled
 
 OOM = redis.exceptions.OutOfMemoryError
-
-
-@pytest.fixture
-def oom_conn() -> Iterator[Connection]:
-    try:
-        server = EmbeddedServer().start()
-    except Exception as exc:  # the session fixture decides whether a missing server is an error
-        pytest.skip(f"no Redis server available: {exc}")
-    conn = connect(server.url)
-    conn.redis.config_set("maxmemory-policy", "noeviction")
-    yield conn
-    conn.redis.config_set("maxmemory", 0)
-    conn.close()
-    server.cleanup()
 
 
 def refuse_writes(conn: Connection) -> None:

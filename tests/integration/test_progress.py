@@ -10,7 +10,7 @@ held up).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,11 +18,10 @@ import reporting_jobs
 import tasks
 from click.testing import Result
 
-from rqueues import Connection, JobFailed, Queue, Worker, connect
+from rqueues import Connection, JobFailed, Queue, Worker
 from rqueues.backend import scripts
 from rqueues.backend.replies import ClaimKind
 from rqueues.codec import encode_result
-from rqueues.quickstart.embedded import EmbeddedServer
 from rqueues.worker.execution import Claimed, Outcome
 from rqueues.worker.reaper import Reaper
 
@@ -146,20 +145,6 @@ def test_no_progress_is_written_for_a_delivery_taken_from_the_worker(
 
 
 # -- memory pressure ------------------------------------------------------------------
-
-
-@pytest.fixture
-def oom_conn() -> Iterator[Connection]:
-    try:
-        server = EmbeddedServer().start()
-    except Exception as exc:
-        pytest.skip(f"no Redis server available: {exc}")
-    conn = connect(server.url)
-    conn.redis.config_set("maxmemory-policy", "noeviction")
-    yield conn
-    conn.redis.config_set("maxmemory", 0)
-    conn.close()
-    server.cleanup()
 
 
 def test_under_oom_progress_is_refused_while_heartbeats_and_outcomes_go_through(oom_conn: Connection) -> None:

@@ -18,19 +18,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from rqueues import Connection, JobFailed, Queue, RetryPolicy, Worker
-from rqueues import middleware as registry
 from rqueues.middleware import ENV, add_middleware
 from rqueues.tracing import TracingMiddleware
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_chain", ())
-    monkeypatch.setattr(registry, "_specs", {})
-    monkeypatch.setattr(registry, "_env_loaded", True)
-    monkeypatch.delenv(ENV, raising=False)
+# Each test starts with no middleware installed (conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_middleware")
 
 
 @pytest.fixture
