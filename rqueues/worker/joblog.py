@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from ..codec import decode_error
+from ..logoutput import Line, lines_sink
 from .execution import Claimed, Outcome
 from .observer import Observer
 
@@ -23,11 +24,18 @@ log = logging.getLogger("rqueues.jobs")
 _FAILED = {"failed": logging.ERROR, "retry": logging.WARNING, "dead": logging.ERROR}
 
 
-def _line(level: int, msg: str, *args: object, extra: dict[str, object]) -> None:
-    """``log.log`` without its search of the stack for the caller (a tenth of a line's cost at
-    thousands of lines a second): the record names this module, line 0."""
-    if log.isEnabledFor(level):
-        log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None, None, extra))
+def _lines(level: int, lines: Sequence[Line]) -> None:
+    """Log ``lines`` at ``level``: in one write when only the worker's stderr handler would
+    see them (logoutput.lines_sink), else one record each, without ``log.log``'s search of
+    the stack for the caller (the record names this module, line 0)."""
+    if not lines or not log.isEnabledFor(level):
+        return
+    sink = lines_sink(log, level)
+    if sink is not None:
+        sink.emit_lines(level, log.name, lines)
+        return
+    for msg, args, extra in lines:
+        log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None, None, dict(extra)))
 
 
 def job_fields(job: Claimed) -> dict[str, object]:
@@ -51,26 +59,28 @@ class JobLog(Observer):
     def claimed(self, queue: str, jobs: Sequence[Claimed]) -> None:
         if not jobs or not self._wants_lines(queue):
             return
-        for job in jobs:
-            _line(
-                logging.INFO, "job %s started: %s on %s, attempt %d", job.job_id, job.function, queue,
-                job.attempts, extra=job_fields(job),
-            )  # fmt: skip
+        started = "job %s started: %s on %s, attempt %d"
+        _lines(
+            logging.INFO,
+            [(started, (j.job_id, j.function, queue, j.attempts), job_fields(j)) for j in jobs],
+        )
 
     def stored(self, outcomes: Sequence[Outcome]) -> None:
+        ends: list[Line] = []
         for outcome in outcomes:
             if outcome.state:  # '' is a consumed tombstone: a job cancelled before it ran
-                self._end(outcome, outcome.claimed.ran_for)
+                self._end(outcome, outcome.claimed.ran_for, ends)
+        _lines(logging.INFO, ends)
 
-    def _end(self, outcome: Outcome, seconds: float) -> None:
+    def _end(self, outcome: Outcome, seconds: float, ends: list[Line]) -> None:
+        """Log a failure's line now; add a success's to ``ends``."""
         job = outcome.claimed
         state = outcome.state or "cancelled"
         fields = {**job_fields(job), "duration_s": round(seconds, 6), "outcome": state}
         level = _FAILED.get(state)
         if level is None:
             if self._wants_lines(job.queue):
-                line = (job.job_id, state, seconds, job.function)
-                _line(logging.INFO, "job %s %s in %.3fs: %s", *line, extra=fields)
+                ends.append(("job %s %s in %.3fs: %s", (job.job_id, state, seconds, job.function), fields))
             return
         error = decode_error(outcome.blob) if state != "dead" else {"message": outcome.reason}
         what = "will be retried" if state == "retry" else state

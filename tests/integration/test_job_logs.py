@@ -13,7 +13,7 @@ import pytest
 import tasks
 
 from rqueues import Connection, JobFailed, Queue, Worker
-from rqueues.cli.logs import JsonFormatter
+from rqueues.logoutput import JsonFormatter
 from rqueues.worker.joblog import JobLog
 
 
