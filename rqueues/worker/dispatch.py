@@ -11,14 +11,16 @@ the streams and wake-up streams the claims named, never in a sleep loop
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..backend import scripts
+from ..backend.calls import Call
 from ..backend.entries import NO_JOB_ID, undecodable_reason
 from ..backend.keys import QueueKeys
-from ..backend.replies import ClaimKind, Delivery
+from ..backend.replies import ClaimKind, ClaimReply, Delivery
 from ..backend.store import Store
 from ..config import QueueConfig
 from ..defaults import RESULT_TTL
@@ -41,6 +43,8 @@ MISSING_RECORD = "job record missing (expired or deleted before it ran)"
 AHEAD_PER_SLOT = 4
 #: How long the acker waits for more outcomes while jobs are claimed ahead (s).
 ACK_LINGER = 0.002
+#: How long the dispatcher, woken from idle, lets a slot thread take the first job (s).
+PICKUP_WAIT = 0.002
 #: Scheduled jobs moved per queue per step.
 PROMOTE_BATCH = 100
 
@@ -51,6 +55,7 @@ class ClaimRound:
 
     claimed: int = 0
     waits: dict[str, str] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)  # the queues whose claims came back empty-handed
     idle: bool = True
     stale: bool = False  # a queue's config changed since the last refresh: refresh, then claim
 
@@ -85,6 +90,7 @@ class Dispatcher:
         self.permits: dict[str, float] = {}  # rate-bound queue -> clock() time of its next permit
         self._rotate = 0
         self._clock_offset_ms = 0.0  # Redis time minus local time, from claim replies
+        self._from_idle = False  # acting on the claims of a wake from idle (block)
         slots.submit = executor.submit  # a slot that ends a job starts the next one claimed ahead
 
     def promote_due(self) -> int:
@@ -114,50 +120,63 @@ class Dispatcher:
         for name in names:
             if free - result.claimed <= 0:
                 break
-            keys = self.conn.keys.queue(name)
             config = self.configs.get(name)
-            version = config.version if config is not None else None
             want = free - result.claimed
             if config is not None and config.gpus_per_job > 0:
                 want = self._gpu_want(name, config, want, result)
                 if want <= 0:
                     continue
-            reply = self.conn.scripts.claim(keys, self.worker_id, want, self.lease_ms, version)
-            self._clock_offset_ms = reply.now_ms - time.time() * 1000
-            if reply.kind is ClaimKind.STALE:
-                # Routed by an older config (its tags may now exclude this worker): nothing
-                # was taken; the caller refreshes and re-routes before claiming again.
-                result.stale = True
-                result.idle = False
-                continue
-            if reply.due_ms is not None:
-                self.due[name] = self.clock() + max(0, reply.due_ms - reply.now_ms) / 1000
-            else:
-                self.due.pop(name, None)
-            if reply.kind is ClaimKind.CLAIMED:
-                if not reply.deliveries:  # every entry taken was malformed (now dead letters)
-                    progressed = True
-                    continue
-                result.claimed += self._start(name, reply.deliveries)
-            elif reply.kind is ClaimKind.EMPTY:
-                result.waits[keys.stream] = reply.stream_id
-                result.waits[keys.events] = reply.events_id
-            elif reply.kind is ClaimKind.CAPPED:
-                self.observer.denied(name)
-                result.waits[keys.events] = reply.events_id
-                result.idle = False
-            elif reply.kind is ClaimKind.RATED and reply.permit_ms is not None:
-                # Block on the events stream (a declare that raises the limit) until the permit.
-                wait = max(0, reply.permit_ms - reply.now_ms) / 1000
-                self.permits[name] = self.clock() + wait
-                result.waits[keys.events] = reply.events_id
-                result.idle = False
-            elif reply.kind is ClaimKind.PAUSED:
-                result.waits[keys.events] = reply.events_id  # resume() adds to it
-            # GONE: the queue was removed; the next refresh drops it.
+            reply = self.conn.scripts.run(self._claim(name, want))
+            progressed = self._take(name, reply, result) or progressed
         result.idle = result.idle and not result.claimed
         result.claimed = result.claimed or int(progressed)
         return result
+
+    def _claim(self, name: str, want: int) -> Call[ClaimReply]:
+        config = self.configs.get(name)
+        version = config.version if config is not None else None
+        return scripts.claim(self.conn.keys.queue(name), self.worker_id, want, self.lease_ms, version)
+
+    def _take(self, name: str, reply: ClaimReply, result: ClaimRound, run: bool = True) -> bool:
+        """Act on one queue's claim reply, adding to ``result``; whether entries were taken
+        that became dead letters only. ``run`` False: the worker stops, and the jobs taken
+        are held for the hand-back instead of started."""
+        keys = self.conn.keys.queue(name)
+        self._clock_offset_ms = reply.now_ms - time.time() * 1000
+        if reply.kind is ClaimKind.STALE:
+            # Routed by an older config (its tags may now exclude this worker): nothing
+            # was taken; the caller refreshes and re-routes before claiming again.
+            result.stale = True
+            result.idle = False
+            return False
+        if reply.due_ms is not None:
+            self.due[name] = self.clock() + max(0, reply.due_ms - reply.now_ms) / 1000
+        else:
+            self.due.pop(name, None)
+        result.waiting.append(name)
+        if reply.kind is ClaimKind.CLAIMED:
+            result.waiting.pop()
+            if not reply.deliveries:  # every entry taken was malformed (now dead letters)
+                return True
+            result.claimed += self._start(name, reply.deliveries, run)
+        elif reply.kind is ClaimKind.EMPTY:
+            result.waits[keys.stream] = reply.stream_id
+            result.waits[keys.events] = reply.events_id
+        elif reply.kind is ClaimKind.CAPPED:
+            self.observer.denied(name)
+            result.waits[keys.events] = reply.events_id
+            result.idle = False
+        elif reply.kind is ClaimKind.RATED and reply.permit_ms is not None:
+            # Block on the events stream (a declare that raises the limit) until the permit.
+            wait = max(0, reply.permit_ms - reply.now_ms) / 1000
+            self.permits[name] = self.clock() + wait
+            result.waits[keys.events] = reply.events_id
+            result.idle = False
+        elif reply.kind is ClaimKind.PAUSED:
+            result.waits[keys.events] = reply.events_id  # resume() adds to it
+        else:  # GONE: the queue was removed; the next refresh drops it
+            result.waiting.pop()
+        return False
 
     def _gpu_want(self, name: str, config: QueueConfig, want: int, result: ClaimRound) -> int:
         """How many jobs of a GPU queue to claim: no more than its free devices can take.
@@ -192,11 +211,12 @@ class Dispatcher:
                 return 0
         return AHEAD_PER_SLOT * self.slots.total
 
-    def _start(self, queue: str, taken: Sequence[Delivery]) -> int:
+    def _start(self, queue: str, taken: Sequence[Delivery], run: bool = True) -> int:
         """Hand the jobs the claim started to slots; returns how many entries were taken.
 
         A delivery the claim could not start (its record is missing) is dead-lettered:
         at once when its job id is not UTF-8, else through the acker with the reason.
+        ``run`` False: the jobs are only held, for the stopping worker to hand back.
         """
         keys = self.conn.keys.queue(queue)
         bad = [d for d in taken if not d.valid]
@@ -216,13 +236,25 @@ class Dispatcher:
                 missing.append(Outcome(job, "dead", reason=MISSING_RECORD))
         self.held.add(runnable)
         self.held.add(o.claimed for o in missing)
-        self.observer.claimed(queue, runnable)
         for outcome in missing:  # first: they were claimed before any of these jobs can finish
             self.acker.put(outcome)
+        if not run:
+            return len(taken)
         for job in runnable:
             self.gpus.assign(job, config)  # the devices _gpu_want counted for it
-        for job in self.slots.place(runnable):  # the rest wait ahead for a slot (never GPU jobs)
+        placed = self.slots.place(runnable)  # the rest wait ahead for a slot (never GPU jobs)
+        picked = threading.Event() if placed and self._from_idle and _on_threads(config) else None
+        if picked is not None:
+            placed[0].picked = picked
+        for job in placed:
             self.executor.submit(job)
+        if picked is not None:
+            # Woken from idle: let the slot thread take the GIL and start the job before
+            # this thread's bookkeeping (it would otherwise wait for this thread's next I/O).
+            picked.wait(PICKUP_WAIT)
+        # After the hand-off, so that no job waits for its start line; the end line is
+        # written once the outcome is stored, a round trip later.
+        self.observer.claimed(queue, runnable)
         return len(taken)
 
     def _dead_letter_undecodable(self, keys: QueueKeys, bad: Sequence[Delivery]) -> None:
@@ -235,9 +267,54 @@ class Dispatcher:
             keys.name, len(bad), ", ".join(d.entry for d in bad),
         )  # fmt: skip
 
-    def block(self, waits: Mapping[str, str], timeout: float) -> None:
-        """Wait in Redis for a new entry or a released lease; never a sleep loop."""
-        self.conn.wait_streams(waits, timeout)  # on Redis Cluster the streams may span slots
+    def block(self, last: ClaimRound, timeout: float, stopping: Callable[[], bool]) -> ClaimRound:
+        """Wait in Redis for a new entry or a released lease (never a sleep loop), then claim
+        again from the queues whose claims in ``last`` came back empty-handed.
+
+        The claims go in one pipeline behind the blocking XREAD: Redis runs a client's next
+        commands as soon as its blocking one returns, so the job that wakes an idle worker
+        is claimed without another round trip. They share the free slots, so they never
+        take more than those. Queues with GPU needs (their claims count devices first) and
+        Redis Cluster (the streams may span slots: store.wait_streams) are claimed after
+        the wake by the next claim_once. Claims that come back while ``stopping()`` only
+        hold their jobs, for the hand-back.
+        """
+        free = self.slots.free + max(0, self.slots.ahead_limit - self.slots.waiting)
+        names = [n for n in last.waiting if not self._gpu_queue(n)][: max(0, free)]
+        if self.conn.cluster or not names:
+            self.conn.wait_streams(last.waits, timeout)
+            return ClaimRound()
+        wants = [free // len(names) + (i < free % len(names)) for i in range(len(names))]
+        batch = self.conn.scripts.batch()
+        block_ms = max(1, int(timeout * 1000))
+        batch.command(lambda pipe: pipe.xread(dict(last.waits), count=1, block=block_ms))
+        claims = [(name, batch.add(self._claim(name, want))) for name, want in zip(names, wants, strict=True)]
+        batch.execute()
+        self.permits.clear()
+        result, error, progressed = ClaimRound(), None, False
+        run = not stopping()
+        self._from_idle = True
+        try:
+            for name, pending in claims:  # every claim that went through is acted on first
+                if pending.error is not None:
+                    error = error or pending.error
+                    continue
+                progressed = self._take(name, pending.get(), result, run) or progressed
+        finally:
+            self._from_idle = False
+        if error is not None:
+            raise error
+        result.idle = result.idle and not result.claimed
+        result.claimed = result.claimed or int(progressed)
+        return result
+
+    def _gpu_queue(self, name: str) -> bool:
+        config = self.configs.get(name)
+        return config is not None and config.gpus_per_job > 0
+
+
+def _on_threads(config: QueueConfig | None) -> bool:
+    return config is None or config.executor == "thread"
 
 
 def _claimed(queue: str, delivery: Delivery, default_ttl: int) -> Claimed:

@@ -307,11 +307,13 @@ class Worker:
             return result
         wake = min([self._next_refresh, *self.dispatcher.due.values(), *self.dispatcher.permits.values()])
         timeout = max(0.001, wake - self.clock())
-        if result.waits:
-            self.dispatcher.block(result.waits, timeout)
-        else:
+        if not result.waits:
             self._stopping.wait(timeout)
-        return result
+            return result
+        woke = self.dispatcher.block(result, timeout, self._stopping.is_set)
+        if woke.stale:
+            self._next_refresh = 0.0
+        return woke if woke.claimed else result
 
     def _wake_for_gpus(self, queues: Sequence[str]) -> None:
         wake(self.conn, queues, self.worker_id)  # a claim waits for the devices a job just freed

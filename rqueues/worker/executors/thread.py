@@ -52,6 +52,8 @@ class ThreadExecutor:
 
     def _slot(self) -> None:
         while (job := self._todo.get()) is not None:
+            if job.picked is not None:
+                job.picked.set()
             try:
                 outcome = self._run(job)
             except BaseException as exc:  # run_job never raises; if it did, the job still ends

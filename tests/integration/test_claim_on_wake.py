@@ -1,0 +1,101 @@
+"""The claims behind a blocking read: an idle worker's wake-up and its next claim are one
+round trip (Dispatcher.block), and they never take more jobs than there are free slots.
+
+The worker's threads are not started: the test drives its dispatcher by hand, so what
+one block() took is exact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rqueues import Connection, Queue, Worker
+from rqueues.worker.execution import Claimed
+from rqueues.worker.shutdown import hand_back
+
+
+@pytest.fixture
+def worker(conn: Connection) -> Iterator[Worker]:
+    for name in ("a", "b"):
+        Queue(name, conn).declare()
+    w = Worker(conn, imports=["tasks"], worker_id="w-wake", reaper=False, concurrency=3)
+    w.refresh()
+    submitted: list[Claimed] = []
+    w.dispatcher.executor.submit = submitted.append  # type: ignore[method-assign]
+    w.submitted = submitted  # type: ignore[attr-defined]
+    yield w
+
+
+def held(worker: Worker) -> list[Claimed]:
+    return [job for jobs in worker.held.snapshot().values() for job in jobs]
+
+
+def commands(conn: Connection) -> dict[str, int]:
+    stats = conn.redis.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def test_a_job_that_wakes_an_idle_worker_is_claimed_by_the_wake_itself(
+    conn: Connection, worker: Worker
+) -> None:
+    idle = worker.dispatcher.claim_once()
+    assert idle.claimed == 0 and sorted(idle.waiting) == ["a", "b"]
+    job = {}
+
+    def enqueue_later() -> None:
+        time.sleep(0.3)  # the read below is blocked by then
+        job["id"] = Queue("b", conn).enqueue("tasks:noop").id
+
+    threading.Thread(target=enqueue_later).start()
+    before = commands(conn)
+    woke = worker.dispatcher.block(idle, timeout=10.0, stopping=lambda: False)
+    after = commands(conn)
+
+    assert woke.claimed == 1
+    [started] = worker.submitted  # type: ignore[attr-defined]
+    assert (started.queue, started.job_id) == ("b", job["id"])
+    assert Queue("b", conn).job(job["id"]).state == "running"
+    # One XREAD and the two queues' claims behind it: no claim of its own after the wake.
+    assert after.get("xread", 0) - before.get("xread", 0) == 1
+    assert after["evalsha"] - before["evalsha"] == 2
+
+
+def test_the_claims_behind_a_wake_share_the_free_slots(conn: Connection, worker: Worker) -> None:
+    idle = worker.dispatcher.claim_once()
+    for name in ("a", "b"):
+        Queue(name, conn).enqueue_many([("tasks:noop", (), {})] * 5)
+
+    woke = worker.dispatcher.block(idle, timeout=10.0, stopping=lambda: False)
+
+    assert woke.claimed == 3  # the worker's 3 slots, however many jobs each queue has
+    assert sorted(j.queue for j in held(worker)) == ["a", "a", "b"] or sorted(
+        j.queue for j in held(worker)
+    ) == ["a", "b", "b"]
+    assert worker.slots.free == 0
+    assert len(worker.submitted) == 3  # type: ignore[attr-defined]
+    assert (
+        len(conn.redis.zrange(conn.keys.queue("a").leases, 0, -1))
+        + len(conn.redis.zrange(conn.keys.queue("b").leases, 0, -1))
+        == 3
+    )
+
+
+def test_jobs_a_wake_claims_while_the_worker_stops_are_held_for_the_hand_back_not_run(
+    conn: Connection, worker: Worker
+) -> None:
+    idle = worker.dispatcher.claim_once()
+    job = Queue("a", conn).enqueue("tasks:noop")
+
+    woke = worker.dispatcher.block(idle, timeout=10.0, stopping=lambda: True)
+
+    assert woke.claimed == 1
+    assert worker.submitted == []  # type: ignore[attr-defined]
+    assert worker.slots.busy == 0
+    assert [j.job_id for j in held(worker)] == [job.id]
+    hand_back(conn, worker.held, held(worker))  # what a stopping worker does with what it holds
+    assert job.state == "queued"
+    assert conn.redis.zcard(conn.keys.queue("a").leases) == 0
