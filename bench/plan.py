@@ -13,6 +13,7 @@ A step's kind (``what``) names one measurement:
 - executors: a no-op drain and idle latency per executor (bench/executors.py).
 - rate_limited: a claim on a rate-limited queue against a plain one (bench/ratelimit.py).
 - aio_enqueue: the asyncio client's enqueue rates beside the blocking client's.
+- floor: enqueue-to-start of bare BLPOP consumers, the machine's floor (bench/floor.py).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ QUICK = [
     DRAIN_DEFAULT,
     DRAIN_C32,
     Step("latency_idle", "latency", 3, {"probes": 30}),
+    Step("latency_floor", "floor", 1, {"probes": 30}, systems=RQUEUES),
     Step("flat", "flat", 3, {"small": 1_000, "large": 100_000, "samples": 300, "bound": 60}, systems=RQUEUES),
     Step("scaling", "scaling", 3, {"n": 10_000, "processes": (1, 2)}, systems=RQUEUES),
     Step("listing", "listing", 1, {"records": 100_000, "bound": 60}, systems=RQUEUES),
@@ -73,6 +75,7 @@ FULL = [
     Step("drain_c32", "drain", 5, {"n": 50_000, "concurrency": 32}),
     Step("drain_payload", "drain", 3, {"n": 50_000, "kind": "payload"}),
     Step("latency_idle", "latency", 5, {"probes": 100}),
+    Step("latency_floor", "floor", 1, {"probes": 100}, systems=RQUEUES),
     Step("latency_load", "latency", 3, {"probes": 100, "load_rate": 2000}),
     Step("flat", "flat", 3, FLAT_1M),
     Step("scaling", "scaling", 3, {"n": 50_000, "processes": (1, 2, 4)}),
@@ -99,6 +102,7 @@ PEERS = [
     Step("drain_c8", "drain", 3, {"n": 10_000, "concurrency": 8}, systems=PEER_NAMES),
     DRAIN_C32,
     Step("latency_idle", "latency", 3, {"probes": 60}),
+    Step("latency_floor", "floor", 1, {"probes": 60}, systems=RQUEUES),
     Step("flat", "flat", 3, FLAT_1M, systems=RQUEUES),
     Step("scaling", "scaling", 3, {"n": 20_000, "processes": (1, 2, 4)}, systems=RQUEUES),
     Step("listing", "listing", 1, {"records": 1_000_000, "bound": 180}, systems=RQUEUES),
@@ -106,7 +110,7 @@ PEERS = [
 
 PLANS = {"quick": QUICK, "full": FULL, "peers": PEERS}
 #: Kinds that measure the library's own calls: rqueues only, whatever the plan says.
-LIBRARY_ONLY = {"flat", "listing", "rate_limited", "executors", "aio_enqueue"}
+LIBRARY_ONLY = {"flat", "listing", "rate_limited", "executors", "aio_enqueue", "floor"}
 
 
 def _enqueue(bench: Bench, **kw: Any) -> dict[str, float]:
@@ -161,6 +165,12 @@ def _aio_enqueue(bench: Bench, **kw: Any) -> dict[str, float]:
     return {k: float(v) for k, v in aio_enqueue_rows(bench, **kw).items()}
 
 
+def _floor(bench: Bench, **kw: Any) -> dict[str, float]:
+    from .floor import floor_rows
+
+    return floor_rows(bench, **kw)
+
+
 def _executors(bench: Bench, **kw: Any) -> dict[str, float]:
     """A drain row per executor (thread, process, ...), once a queue can choose its executor."""
     if not _declares("executor"):
@@ -181,6 +191,7 @@ MEASURES: dict[str, Callable[..., dict[str, float]]] = {
     "rate_limited": _rate_limited,
     "executors": _executors,
     "aio_enqueue": _aio_enqueue,
+    "floor": _floor,
 }
 
 

@@ -32,6 +32,7 @@ STEP_LABELS = {
     "drain_payload": "drain small-payload jobs, default worker",
     "latency_idle": "enqueue-to-start, idle worker, 0-500 ms gaps",
     "latency_load": "enqueue-to-start, 2,000 jobs/s of load",
+    "latency_floor": "enqueue-to-start, bare BLPOP consumers (the machine's floor)",
     "flat": "cost in queue length (long / short backlog)",
     "scaling": "scaling, default worker processes",
     "listing": "list 50 succeeded jobs",
@@ -105,6 +106,13 @@ FIELDS.update({
 ALSO["aio_enqueue"] = AIO_SHOWN
 MAIN["aio_enqueue"] = "sync_one_rate"
 ALSO["rate_limited"] = ["plain_claim_us_per_job", "rated_claim_us_per_job"]
+FIELDS.update({
+    f"{mode}_{p}_ms": (f"ms {p} {text}", "{:.2f}")
+    for mode, text in (("bare", "bare"), ("round_trip", "+1 round trip"), ("hand_off", "+round trip +thread"))
+    for p in ("p50", "p99")
+})  # fmt: skip
+MAIN["floor"] = "bare_p50_ms"
+ALSO["floor"] = ["bare_p99_ms", "round_trip_p50_ms", "hand_off_p50_ms", "hand_off_p99_ms"]
 MAIN["rate_limited"] = "rated_over_plain"
 
 
