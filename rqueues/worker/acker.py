@@ -23,7 +23,7 @@ from .refusal import Refusal, Refusals
 log = logging.getLogger("rqueues.worker")
 _RETRY_MAX = 5.0
 #: Most outcomes one flush waits for while it lingers.
-ACK_BATCH = 64
+ACK_BATCH = 256
 
 
 class Acker:

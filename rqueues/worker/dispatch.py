@@ -40,7 +40,7 @@ log = logging.getLogger("rqueues.worker")
 MISSING_RECORD = "job record missing (expired or deleted before it ran)"
 #: Jobs claimed ahead, per slot, at most, while every queue consumed has no cap and its
 #: jobs are short (slots.SHORT_JOB_SECONDS).
-AHEAD_PER_SLOT = 4
+AHEAD_PER_SLOT = 16
 #: How long the acker waits for more outcomes while jobs are claimed ahead (s).
 ACK_LINGER = 0.002
 #: How long the dispatcher, woken from idle, lets a slot thread take the first job (s).
