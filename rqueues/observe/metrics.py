@@ -170,16 +170,21 @@ class WorkerMetrics(Observer):
     # -- hooks ----------------------------------------------------------------
 
     def claimed(self, queue: str, jobs: Sequence[Claimed]) -> None:
+        if not jobs:
+            return
         now = time.time()
+        waits = []
+        started: dict[str, int] = {}  # function -> jobs: one increment per function of a claim
         for job in jobs:
-            series = self._series(queue, job.function)
             entered = entry_seconds(job)
             wait = max(0.0, now - entered) if entered is not None else 0.0
-            series.started.inc()
-            series.wait.observe(wait)
-            self.stats.started(queue, wait)
-        if jobs:
-            self.running.labels(queue).inc(len(jobs))
+            self._series(queue, job.function).wait.observe(wait)
+            started[job.function] = started.get(job.function, 0) + 1
+            waits.append(wait)
+        for function, n in started.items():
+            self._series(queue, function).started.inc(n)
+        self.stats.started(queue, waits)
+        self.running.labels(queue).inc(len(jobs))
 
     def finished(self, outcome: Outcome, seconds: float) -> None:
         job = outcome.claimed

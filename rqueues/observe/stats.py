@@ -132,12 +132,14 @@ class StatsBuffer:
         self._lock = threading.Lock()
         self._deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
-    def started(self, queue: str, wait_seconds: float) -> None:
+    def started(self, queue: str, waits: Sequence[float]) -> None:
+        """Jobs of ``queue`` started after waiting ``waits`` (seconds), one each."""
         with self._lock:
             d = self._deltas[queue]
-            d["started"] += 1
-            d["wait:" + LE[bucket_index(wait_seconds)]] += 1
-            d["wait_sum_us"] += int(wait_seconds * 1e6)
+            d["started"] += len(waits)
+            for wait in waits:
+                d["wait:" + LE[bisect.bisect_left(BUCKETS, wait)]] += 1
+            d["wait_sum_us"] += int(sum(waits) * 1e6)
 
     def finished(self, queue: str, outcome: str) -> None:
         with self._lock:

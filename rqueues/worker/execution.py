@@ -73,14 +73,20 @@ class Claimed:
         parent). Only remembered here: the heartbeat writes it, at most once a beat."""
         self.progress = (fraction, message, time.monotonic())
 
-    @functools.cached_property
+    @property
     def own_timeout(self) -> float | None:
         """The job's own timeout; one enqueue would have refused counts as none (logged once)."""
-        try:
-            return stored_timeout(self.options)
-        except ConfigurationError as exc:
-            log.warning("job %s: ignoring a timeout option enqueue never writes: %s", self.job_id, exc)
+        if "timeout" not in self.options:  # most jobs: no lookup to cache
             return None
+        if "_own_timeout" not in self.__dict__:
+            try:
+                found = stored_timeout(self.options)
+            except ConfigurationError as exc:
+                log.warning("job %s: ignoring a timeout option enqueue never writes: %s", self.job_id, exc)
+                found = None
+            self.__dict__["_own_timeout"] = found
+        own: float | None = self.__dict__["_own_timeout"]
+        return own
 
 
 @dataclass
