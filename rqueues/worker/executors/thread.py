@@ -29,6 +29,7 @@ class ThreadExecutor:
         self._run = run
         self._on_done = on_done
         self._todo: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
+        self._mine = threading.local()  # per slot thread: the job it starts next, if it has one
         self._threads = [
             threading.Thread(target=self._slot, name=f"rqueues-slot-{i}", daemon=True) for i in range(slots)
         ]
@@ -38,7 +39,11 @@ class ThreadExecutor:
             t.start()
 
     def submit(self, job: Claimed, config: QueueConfig | None = None) -> None:
-        self._todo.put(job)
+        mine = self._mine
+        if getattr(mine, "ending", False) and mine.next is None:
+            mine.next = job  # a slot that ends a job starts the next one itself (slots.finished)
+        else:
+            self._todo.put(job)
 
     def abandon(self) -> None:
         """A thread cannot be stopped: the jobs' cancellation flags (set by the hand-back) are all."""
@@ -51,7 +56,12 @@ class ThreadExecutor:
             t.join(timeout)
 
     def _slot(self) -> None:
-        while (job := self._todo.get()) is not None:
+        mine = self._mine
+        mine.next, mine.ending = None, False
+        while True:
+            job, mine.next = mine.next, None
+            if job is None and (job := self._todo.get()) is None:
+                return
             if job.picked is not None:
                 job.picked.set()
             try:
@@ -59,7 +69,10 @@ class ThreadExecutor:
             except BaseException as exc:  # run_job never raises; if it did, the job still ends
                 log.exception("slot failed to run job %s", job.job_id)
                 outcome = unsettled(job, exc)
+            mine.ending = True  # a job submitted meanwhile is this slot's next (no other thread woken)
             try:
                 self._on_done(outcome)
             except Exception:  # a bug must not cost the worker a slot for good
                 log.exception("slot failed to finish job %s", job.job_id)
+            finally:
+                mine.ending = False
