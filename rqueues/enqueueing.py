@@ -82,7 +82,8 @@ def enqueue_steps(
     """
     if not prepared:
         return []
-    rows = [row for row, _ in prepared]
+    if len(prepared) == 1 and is_lone(prepared[0][0]):
+        return [((yield from _add_lone(keys, prepared[0][0][1])), False)]
     chosen = _check_batch(prepared)
     links = yield from _links_steps(keyspace, keys.name, prepared)
     rows = [
@@ -100,16 +101,7 @@ def enqueue_steps(
                         f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, "
                         "which does not exist"
                     )
-        if len(rows) == 1 and not any(rows[0][i] for i in (0, 2, 3, 4, 5)):
-            # One job to run now with a generated id (no unique key, no parents, level 0): its fresh
-            # entry is all it writes, so one XADD does what the script would, without Lua.
-            # NOMKSTREAM stands for the script's declared check: declare creates the stream
-            # (with its group) and drop_queue.lua deletes it with the config, in one call.
-            (entry,) = yield Ops([Cmd("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, rows[0][1])])
-            if entry is None:
-                raise QueueNotDeclared(keys.name)
-            entries = [entry.decode() if isinstance(entry, bytes) else entry]
-        elif len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
+        if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
             entries = yield Script(scripts.enqueue(keys, rows))
         else:
             yield from _check_free(keys, chosen)
@@ -127,6 +119,27 @@ def enqueue_steps(
         else:  # a job to run now is known by its queue and entry, unless it has an id of its own
             out.append((row[0] or generated_id(keys.name, entry), False))
     return out
+
+
+def is_lone(row: Row) -> bool:
+    """Whether ``row`` is a job to run now with a generated id, no unique key, no parents and
+    level 0: its fresh entry is all it writes, so one XADD does what enqueue.lua would."""
+    return not (row[0] or row[2] or row[3] or row[4] or row[5])
+
+
+def _add_lone(keys: QueueKeys, blob: bytes) -> Steps[str]:
+    """Add a lone job's fresh entry (see is_lone); its generated id.
+
+    NOMKSTREAM stands for the script's declared check: declare creates the stream (with its
+    group) and drop_queue.lua deletes it with the config, in one call.
+    """
+    try:
+        (entry,) = yield Ops([Cmd("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, blob)])
+    except redis.ResponseError as exc:
+        raise_for(keys.name, exc)
+    if entry is None:
+        raise QueueNotDeclared(keys.name)
+    return generated_id(keys.name, entry.decode() if isinstance(entry, bytes) else entry)
 
 
 def _check_batch(prepared: Sequence[tuple[Row, JobOptions]]) -> list[str]:

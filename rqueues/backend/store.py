@@ -58,8 +58,12 @@ class Store:
 
     def run(self, steps: Steps[T], sending: int = 0) -> T:
         """Run client logic written as steps (steps.py) on this client, guarded (see guard)."""
-        with self.guard(sending):
+        try:  # guard's translation without a context manager's cost: enqueue runs this per job
             return drive(steps, lambda step: send_sync(self.redis, self.scripts, step))
+        except (redis.RedisError, RedisClusterException) as exc:
+            if (better := self._better(exc, sending)) is exc:
+                raise
+            raise better from exc
 
     def declared_queues(self) -> list[str]:
         """Names of every declared queue, sorted."""
@@ -116,20 +120,24 @@ class Store:
         answers a value above its ``proto-max-bulk-len`` with a protocol error or by
         closing the connection, which is the request's fault, not an unreachable server.
         """
-        large = sending > MIN_BULK_LIMIT
         try:
             yield
-        except (redis.ConnectionError, redis.ResponseError) as exc:
-            refused_size = "protocol error" in str(exc).lower() or isinstance(exc, redis.ConnectionError)
-            if large and refused_size and not isinstance(exc, OutOfMemoryError) and self._reachable():
-                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
-            if (better := translate_error(exc, self.url, self.cluster)) is exc:
-                raise
-            raise better from exc
         except (redis.RedisError, RedisClusterException) as exc:
-            if (better := translate_error(exc, self.url, self.cluster)) is exc:
+            if (better := self._better(exc, sending)) is exc:
                 raise
             raise better from exc
+
+    def _better(self, exc: BaseException, sending: int) -> BaseException:
+        """The error guard raises for ``exc`` (``exc`` itself when nothing better)."""
+        if (
+            sending > MIN_BULK_LIMIT
+            and isinstance(exc, (redis.ConnectionError, redis.ResponseError))
+            and ("protocol error" in str(exc).lower() or isinstance(exc, redis.ConnectionError))
+            and not isinstance(exc, OutOfMemoryError)
+            and self._reachable()
+        ):
+            return PayloadTooLarge(self._too_large(sending, exc))
+        return translate_error(exc, self.url, self.cluster)
 
     def _reachable(self) -> bool:
         try:
