@@ -1,12 +1,12 @@
-"""Enqueueing, written once as steps for both clients: a call becomes a row of enqueue.lua
+"""Enqueueing, written once for both clients: a call becomes a row of enqueue.lua
 (prepare_row), and a batch of rows is written all or nothing (enqueue_steps), with its
-unique keys and its dependencies' registration."""
+unique keys and its dependencies' registration; a lone job is one XADD (lone_xadd)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import redis
 
@@ -78,12 +78,11 @@ def enqueue_steps(
     whole first (one more round trip), then written in calls of ENQUEUE_CHUNK rows in
     one pipeline: a writer that creates one of its ids between the check and the write
     gets that call refused while the other calls go through. Calls with depends_on are
-    registered with their parents first and told the parents final by then after.
+    registered with their parents first and told the parents final by then after. (The
+    clients send a lone job's one XADD themselves: see lone_xadd.)
     """
     if not prepared:
         return []
-    if len(prepared) == 1 and is_lone(prepared[0][0]):
-        return [((yield from _add_lone(keys, prepared[0][0][1])), False)]
     chosen = _check_batch(prepared)
     links = yield from _links_steps(keyspace, keys.name, prepared)
     rows = [
@@ -121,25 +120,28 @@ def enqueue_steps(
     return out
 
 
-def is_lone(row: Row) -> bool:
-    """Whether ``row`` is a job to run now with a generated id, no unique key, no parents and
-    level 0: its fresh entry is all it writes, so one XADD does what enqueue.lua would."""
-    return not (row[0] or row[2] or row[3] or row[4] or row[5])
+def lone_xadd(keys: QueueKeys, prepared: Sequence[tuple[Row, JobOptions]]) -> tuple[Any, ...] | None:
+    """The one command that writes ``prepared`` when it is a lone job, else None; both clients
+    send it alone, without enqueue.lua or the step driver, and read its reply with lone_written.
 
-
-def _add_lone(keys: QueueKeys, blob: bytes) -> Steps[str]:
-    """Add a lone job's fresh entry (see is_lone); its generated id.
-
-    NOMKSTREAM stands for the script's declared check: declare creates the stream (with its
-    group) and drop_queue.lua deletes it with the config, in one call.
+    A lone job runs now, with a generated id, no unique key, no parents and level 0: its fresh
+    entry is all it writes, so one XADD does what the script would. NOMKSTREAM stands for the
+    script's declared check: declare creates the stream (with its group) and drop_queue.lua
+    deletes it with the config, in one call. The entry value comes last (its size is sent).
     """
-    try:
-        (entry,) = yield Ops([Cmd("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, blob)])
-    except redis.ResponseError as exc:
-        raise_for(keys.name, exc)
-    if entry is None:
+    if len(prepared) != 1:
+        return None
+    job_id, blob, delay, unique, parents, level = prepared[0][0]
+    if job_id or delay or unique or parents or level:
+        return None
+    return ("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, blob)
+
+
+def lone_written(keys: QueueKeys, reply: Any) -> list[tuple[str, bool]]:
+    """What enqueue_steps returns for a lone job, from the reply of its lone_xadd."""
+    if reply is None:
         raise QueueNotDeclared(keys.name)
-    return generated_id(keys.name, entry.decode() if isinstance(entry, bytes) else entry)
+    return [(generated_id(keys.name, reply.decode() if isinstance(reply, bytes) else reply), False)]
 
 
 def _check_batch(prepared: Sequence[tuple[Row, JobOptions]]) -> list[str]:

@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -58,12 +58,17 @@ class Store:
 
     def run(self, steps: Steps[T], sending: int = 0) -> T:
         """Run client logic written as steps (steps.py) on this client, guarded (see guard)."""
-        try:  # guard's translation without a context manager's cost: enqueue runs this per job
+        try:  # guard's translation without a context manager's cost
             return drive(steps, lambda step: send_sync(self.redis, self.scripts, step))
         except (redis.RedisError, RedisClusterException) as exc:
-            if (better := self._better(exc, sending)) is exc:
-                raise
-            raise better from exc
+            self._raise_better(exc, sending)
+
+    def execute(self, *args: Any, sending: int = 0) -> Any:
+        """One command, sent now and guarded (see guard): its reply."""
+        try:
+            return self.redis.execute_command(*args)
+        except (redis.RedisError, RedisClusterException) as exc:
+            self._raise_better(exc, sending)
 
     def declared_queues(self) -> list[str]:
         """Names of every declared queue, sorted."""
@@ -123,12 +128,10 @@ class Store:
         try:
             yield
         except (redis.RedisError, RedisClusterException) as exc:
-            if (better := self._better(exc, sending)) is exc:
-                raise
-            raise better from exc
+            self._raise_better(exc, sending)
 
-    def _better(self, exc: BaseException, sending: int) -> BaseException:
-        """The error guard raises for ``exc`` (``exc`` itself when nothing better)."""
+    def _raise_better(self, exc: Exception, sending: int) -> NoReturn:
+        """Raise the error guard raises for ``exc``: ``exc`` itself when nothing better."""
         if (
             sending > MIN_BULK_LIMIT
             and isinstance(exc, (redis.ConnectionError, redis.ResponseError))
@@ -136,8 +139,10 @@ class Store:
             and not isinstance(exc, OutOfMemoryError)
             and self._reachable()
         ):
-            return PayloadTooLarge(self._too_large(sending, exc))
-        return translate_error(exc, self.url, self.cluster)
+            raise PayloadTooLarge(self._too_large(sending, exc)) from exc
+        if (better := translate_error(exc, self.url, self.cluster)) is exc:
+            raise exc
+        raise better from exc
 
     def _reachable(self) -> bool:
         try:
