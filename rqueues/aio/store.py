@@ -30,6 +30,7 @@ from ..backend.steps import (
     first_error,
     parse_items,
     queue_item,
+    single_command,
 )
 from ..backend.store import translate_error
 from ..checks import check_int
@@ -147,6 +148,8 @@ class Store:
         return await self._ops(step)
 
     async def _ops(self, step: Ops) -> list[Any]:
+        if (cmd := single_command(step)) is not None:  # as send_sync: no pipeline of one
+            return [await self.redis.execute_command(*cmd.args)]
         if self.cluster:
             pipe = self.redis.pipeline()
         else:

@@ -144,7 +144,7 @@ def parse_items(items: Sequence[Cmd | Method | Call[Any]], raw: Sequence[Any]) -
     return out
 
 
-def lone_command(step: Ops) -> Cmd | None:
+def single_command(step: Ops) -> Cmd | None:
     """The step's one plain command when it needs no pipeline: no transaction, and an error
     raised (as a pipeline's first error would be)."""
     items = step.items
@@ -160,7 +160,7 @@ def send_sync(store_client: Any, scripts: Any, step: Step) -> Any:
     if isinstance(step, Block):
         block = max(1, int(step.timeout * 1000))
         return store_client.xread(dict(step.streams), count=step.count, block=block)
-    if (cmd := lone_command(step)) is not None:  # a pipeline of one costs more than its command
+    if (cmd := single_command(step)) is not None:  # a pipeline of one costs more than its command
         return [store_client.execute_command(*cmd.args)]
     if not step.items:
         return []
