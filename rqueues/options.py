@@ -118,14 +118,8 @@ class JobOptions:
         return int(self.delay * 1000) if self.delay else 0
 
     def blob(self) -> bytes:
-        """The settings kept in the record, packed (b"" for none); packed once per object,
-        which cannot change, since a queue's enqueues often share one (or none)."""
-        packed: bytes | None = self.__dict__.get("_blob")
-        if packed is None:
-            stored = self.stored()
-            packed = pack(stored) if stored else b""
-            object.__setattr__(self, "_blob", packed)
-        return packed
+        stored = self.stored()
+        return pack(stored) if stored else b""
 
 
 def decode_options(blob: bytes | None) -> dict[str, Any]:
