@@ -206,10 +206,10 @@ class Queue:
         """
         enqueues = run_before_enqueue(self.name, calls)  # middleware may set options and meta
         prepared = [prepare_row(call, self.connection.max_payload_bytes) for call in enqueues]
-        if (xadd := lone_xadd(self.keys, prepared)) is not None:
+        if (xadd := lone_xadd(self.keys, prepared)) is not None:  # one command, no steps to drive
             written = lone_written(self.keys, self.connection.execute(*xadd, sending=len(xadd[-1])))
         else:
-            sending = max(len(row[1]) for row, _ in prepared) if prepared else 0
+            sending = max((len(row[1]) for row, _ in prepared), default=0)
             steps = enqueue_steps(self.connection.keys, self.keys, prepared)
             written = self.connection.run(steps, sending=sending)
         jobs = [Job(job_id, self.name, self.connection, duplicate=dup) for job_id, dup in written]

@@ -175,13 +175,18 @@ class Store:
         return f"{type(self).__name__}({redact(self.url)!r}, prefix={self.keys.prefix!r})"
 
 
+#: From redis-py 6 on, execute_command takes a connection with pool.get_connection() and tries
+#: again as its retry says, disconnecting first: what send_raw does.
+RAW_SENDS = int(redis.VERSION[0]) >= 6
+
+
 def send_raw(client: Any, args: tuple[Any, ...]) -> Any:
     """``client.execute_command(*args)`` for a command whose reply redis-py does not reshape
-    (XADD among them), without its per-command bookkeeping (metrics hooks, closures, reply
-    callbacks), which costs a lone enqueue a fifth of its time: the command is sent on a
-    connection of the pool and retried on a connection error, as execute_command does. A
-    cluster or single-connection client gets execute_command."""
-    if not isinstance(client, redis.Redis) or client.connection is not None:
+    (XADD's), without its per-command bookkeeping (metrics hooks, closures, reply callbacks),
+    a large part of a lone enqueue's time: sent on a connection of the pool (a single-connection
+    client's too, as a pipeline is), retried on a connection error as execute_command retries
+    it. A cluster client, or an older redis-py, gets execute_command."""
+    if not RAW_SENDS or not isinstance(client, redis.Redis):
         return client.execute_command(*args)
     pool = client.connection_pool
     conn: Any = pool.get_connection()
