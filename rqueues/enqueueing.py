@@ -1,12 +1,12 @@
-"""Enqueueing, written once as steps for both clients: a call becomes a row of enqueue.lua
+"""Enqueueing, written once for both clients: a call becomes a row of enqueue.lua
 (prepare_row), and a batch of rows is written all or nothing (enqueue_steps), with its
-unique keys and its dependencies' registration."""
+unique keys and its dependencies' registration; a lone job is one XADD (lone_xadd)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import redis
 
@@ -78,11 +78,11 @@ def enqueue_steps(
     whole first (one more round trip), then written in calls of ENQUEUE_CHUNK rows in
     one pipeline: a writer that creates one of its ids between the check and the write
     gets that call refused while the other calls go through. Calls with depends_on are
-    registered with their parents first and told the parents final by then after.
+    registered with their parents first and told the parents final by then after. (The
+    clients send a lone job's one XADD themselves: see lone_xadd.)
     """
     if not prepared:
         return []
-    rows = [row for row, _ in prepared]
     chosen = _check_batch(prepared)
     links = yield from _links_steps(keyspace, keys.name, prepared)
     rows = [
@@ -100,16 +100,7 @@ def enqueue_steps(
                         f"depends_on names job {parent.job_id!r} of queue {parent.queue!r}, "
                         "which does not exist"
                     )
-        if len(rows) == 1 and not any(rows[0][i] for i in (0, 2, 3, 4, 5)):
-            # One job to run now with a generated id (no unique key, no parents, level 0): its fresh
-            # entry is all it writes, so one XADD does what the script would, without Lua.
-            # NOMKSTREAM stands for the script's declared check: declare creates the stream
-            # (with its group) and drop_queue.lua deletes it with the config, in one call.
-            (entry,) = yield Ops([Cmd("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, rows[0][1])])
-            if entry is None:
-                raise QueueNotDeclared(keys.name)
-            entries = [entry.decode() if isinstance(entry, bytes) else entry]
-        elif len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
+        if len(rows) <= ENQUEUE_CHUNK:  # one script call: no pipeline needed
             entries = yield Script(scripts.enqueue(keys, rows))
         else:
             yield from _check_free(keys, chosen)
@@ -127,6 +118,30 @@ def enqueue_steps(
         else:  # a job to run now is known by its queue and entry, unless it has an id of its own
             out.append((row[0] or generated_id(keys.name, entry), False))
     return out
+
+
+def lone_xadd(keys: QueueKeys, prepared: Sequence[tuple[Row, JobOptions]]) -> tuple[Any, ...] | None:
+    """The one command that writes ``prepared`` when it is a lone job, else None; both clients
+    send it alone, without enqueue.lua or the step driver, and read its reply with lone_written.
+
+    A lone job runs now, with a generated id, no unique key, no parents and level 0: its fresh
+    entry is all it writes, so one XADD does what the script would. NOMKSTREAM stands for the
+    script's declared check: declare creates the stream (with its group) and drop_queue.lua
+    deletes it with the config, in one call. The entry value comes last (its size is sent).
+    """
+    if len(prepared) != 1:
+        return None
+    job_id, blob, delay, unique, parents, level = prepared[0][0]
+    if job_id or delay or unique or parents or level:
+        return None
+    return ("XADD", keys.stream, "NOMKSTREAM", "*", FRESH, blob)
+
+
+def lone_written(keys: QueueKeys, reply: Any) -> list[tuple[str, bool]]:
+    """What enqueue_steps returns for a lone job, from the reply of its lone_xadd."""
+    if reply is None:
+        raise QueueNotDeclared(keys.name)
+    return [(generated_id(keys.name, reply.decode() if isinstance(reply, bytes) else reply), False)]
 
 
 def _check_batch(prepared: Sequence[tuple[Row, JobOptions]]) -> list[str]:

@@ -20,7 +20,7 @@ from .backend.store import Store, as_store
 from .checks import check_int
 from .config import DEFAULT_MAX_RECLAIMS, DEFAULT_RESULT_TTL, QueueConfig, parse_configs
 from .defaults import MAX_CONCURRENCY
-from .enqueueing import enqueue_steps, prepare_row, raise_for
+from .enqueueing import enqueue_steps, lone_written, lone_xadd, prepare_row, raise_for
 from .errors import ConfigurationError, QueueNotDeclared
 from .job import Job
 from .middleware import run_after_enqueue, run_before_enqueue
@@ -206,10 +206,12 @@ class Queue:
         """
         enqueues = run_before_enqueue(self.name, calls)  # middleware may set options and meta
         prepared = [prepare_row(call, self.connection.max_payload_bytes) for call in enqueues]
-        sending = max((len(row[1]) for row, _ in prepared), default=0)
-        written = self.connection.run(
-            enqueue_steps(self.connection.keys, self.keys, prepared), sending=sending
-        )
+        if (xadd := lone_xadd(self.keys, prepared)) is not None:  # one command, no steps to drive
+            written = lone_written(self.keys, self.connection.execute(*xadd, sending=len(xadd[-1])))
+        else:
+            sending = max((len(row[1]) for row, _ in prepared), default=0)
+            steps = enqueue_steps(self.connection.keys, self.keys, prepared)
+            written = self.connection.run(steps, sending=sending)
         jobs = [Job(job_id, self.name, self.connection, duplicate=dup) for job_id, dup in written]
         run_after_enqueue(enqueues, jobs)
         return jobs

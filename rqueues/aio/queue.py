@@ -8,7 +8,7 @@ from typing import Any
 
 from ..backend.keys import check_queue_name
 from ..config import QueueConfig
-from ..enqueueing import enqueue_steps, prepare_row
+from ..enqueueing import enqueue_steps, lone_written, lone_xadd, prepare_row
 from ..middleware import run_after_enqueue, run_before_enqueue
 from ..options import JobOptions
 from ..queue import Call, config_steps, declare_steps, declared, pause_steps
@@ -72,7 +72,10 @@ class Queue:
         """Enqueue many calls in one round trip, all or nothing, as Queue.enqueue_many does."""
         enqueues = run_before_enqueue(self.name, calls)  # the same middleware as the blocking client
         prepared = [prepare_row(call, self.connection.max_payload_bytes) for call in enqueues]
-        written = await self.connection.run(enqueue_steps(self.connection.keys, self.keys, prepared))
+        if (xadd := lone_xadd(self.keys, prepared)) is not None:
+            written = lone_written(self.keys, await self.connection.execute(*xadd))
+        else:
+            written = await self.connection.run(enqueue_steps(self.connection.keys, self.keys, prepared))
         jobs = [Job(job_id, self.name, self.connection, duplicate=dup) for job_id, dup in written]
         run_after_enqueue(enqueues, jobs)
         return jobs

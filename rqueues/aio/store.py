@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 import redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
@@ -30,6 +30,7 @@ from ..backend.steps import (
     first_error,
     parse_items,
     queue_item,
+    single_command,
 )
 from ..backend.store import translate_error
 from ..checks import check_int
@@ -112,9 +113,19 @@ class Store:
         try:
             return await self._drive(steps)
         except (redis.RedisError, RedisClusterException) as exc:
-            if (better := translate_error(exc, self.url, self.cluster)) is exc:
-                raise
-            raise better from exc
+            self._raise_better(exc)
+
+    async def execute(self, *args: Any) -> Any:
+        """One command, sent now; errors translated as run translates them. Its reply."""
+        try:
+            return await self.redis.execute_command(*args)
+        except (redis.RedisError, RedisClusterException) as exc:
+            self._raise_better(exc)
+
+    def _raise_better(self, exc: Exception) -> NoReturn:
+        if (better := translate_error(exc, self.url, self.cluster)) is exc:
+            raise exc
+        raise better from exc
 
     async def _drive(self, steps: Steps[T]) -> T:
         reply: Any = None
@@ -137,6 +148,8 @@ class Store:
         return await self._ops(step)
 
     async def _ops(self, step: Ops) -> list[Any]:
+        if (cmd := single_command(step)) is not None:  # as send_sync: no pipeline of one
+            return [await self.redis.execute_command(*cmd.args)]
         if self.cluster:
             pipe = self.redis.pipeline()
         else:

@@ -144,6 +144,15 @@ def parse_items(items: Sequence[Cmd | Method | Call[Any]], raw: Sequence[Any]) -
     return out
 
 
+def single_command(step: Ops) -> Cmd | None:
+    """The step's one plain command when it needs no pipeline: no transaction, and an error
+    raised (as a pipeline's first error would be)."""
+    items = step.items
+    if len(items) == 1 and isinstance(items[0], Cmd) and step.raise_first and not step.transaction:
+        return items[0]
+    return None
+
+
 def send_sync(store_client: Any, scripts: Any, step: Step) -> Any:
     """Send one step on a blocking redis-py client (``scripts``: its Scripts)."""
     if isinstance(step, Script):
@@ -151,6 +160,8 @@ def send_sync(store_client: Any, scripts: Any, step: Step) -> Any:
     if isinstance(step, Block):
         block = max(1, int(step.timeout * 1000))
         return store_client.xread(dict(step.streams), count=step.count, block=block)
+    if (cmd := single_command(step)) is not None:  # a pipeline of one costs more than its command
+        return [store_client.execute_command(*cmd.args)]
     if not step.items:
         return []
     pipe = store_client.pipeline(transaction=step.transaction)

@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -58,8 +58,17 @@ class Store:
 
     def run(self, steps: Steps[T], sending: int = 0) -> T:
         """Run client logic written as steps (steps.py) on this client, guarded (see guard)."""
-        with self.guard(sending):
+        try:  # guard's translation without a context manager's cost
             return drive(steps, lambda step: send_sync(self.redis, self.scripts, step))
+        except (redis.RedisError, RedisClusterException) as exc:
+            self._raise_better(exc, sending)
+
+    def execute(self, *args: Any, sending: int = 0) -> Any:
+        """One command, sent now and guarded (see guard): its raw reply (see send_raw)."""
+        try:
+            return send_raw(self.redis, args)
+        except (redis.RedisError, RedisClusterException) as exc:
+            self._raise_better(exc, sending)
 
     def declared_queues(self) -> list[str]:
         """Names of every declared queue, sorted."""
@@ -116,20 +125,24 @@ class Store:
         answers a value above its ``proto-max-bulk-len`` with a protocol error or by
         closing the connection, which is the request's fault, not an unreachable server.
         """
-        large = sending > MIN_BULK_LIMIT
         try:
             yield
-        except (redis.ConnectionError, redis.ResponseError) as exc:
-            refused_size = "protocol error" in str(exc).lower() or isinstance(exc, redis.ConnectionError)
-            if large and refused_size and not isinstance(exc, OutOfMemoryError) and self._reachable():
-                raise PayloadTooLarge(self._too_large(sending, exc)) from exc
-            if (better := translate_error(exc, self.url, self.cluster)) is exc:
-                raise
-            raise better from exc
         except (redis.RedisError, RedisClusterException) as exc:
-            if (better := translate_error(exc, self.url, self.cluster)) is exc:
-                raise
-            raise better from exc
+            self._raise_better(exc, sending)
+
+    def _raise_better(self, exc: Exception, sending: int) -> NoReturn:
+        """Raise the error guard raises for ``exc``: ``exc`` itself when nothing better."""
+        if (
+            sending > MIN_BULK_LIMIT
+            and isinstance(exc, (redis.ConnectionError, redis.ResponseError))
+            and ("protocol error" in str(exc).lower() or isinstance(exc, redis.ConnectionError))
+            and not isinstance(exc, OutOfMemoryError)
+            and self._reachable()
+        ):
+            raise PayloadTooLarge(self._too_large(sending, exc)) from exc
+        if (better := translate_error(exc, self.url, self.cluster)) is exc:
+            raise exc
+        raise better from exc
 
     def _reachable(self) -> bool:
         try:
@@ -160,6 +173,32 @@ class Store:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redact(self.url)!r}, prefix={self.keys.prefix!r})"
+
+
+#: From redis-py 6 on, execute_command takes a connection with pool.get_connection() and tries
+#: again as its retry says, disconnecting first: what send_raw does.
+RAW_SENDS = int(redis.VERSION[0]) >= 6
+
+
+def send_raw(client: Any, args: tuple[Any, ...]) -> Any:
+    """``client.execute_command(*args)`` for a command whose reply redis-py does not reshape
+    (XADD's), without its per-command bookkeeping (metrics hooks, closures, reply callbacks),
+    a large part of a lone enqueue's time: sent on a connection of the pool (a single-connection
+    client's too, as a pipeline is), retried on a connection error as execute_command retries
+    it. A cluster client, or an older redis-py, gets execute_command."""
+    if not RAW_SENDS or not isinstance(client, redis.Redis):
+        return client.execute_command(*args)
+    pool = client.connection_pool
+    conn: Any = pool.get_connection()
+    try:
+
+        def once() -> Any:
+            conn.send_command(*args)
+            return conn.read_response()
+
+        return conn.retry.call_with_retry(once, lambda _: conn.disconnect())
+    finally:
+        pool.release(conn)
 
 
 def translate_error(exc: BaseException, url: str, cluster: bool) -> BaseException:

@@ -12,7 +12,8 @@ import pytest
 import redis
 import tasks
 
-from rqueues import Connection, DuplicateJob, Job, JobCancelled, JobOptions, Queue
+from rqueues import Connection, DuplicateJob, Job, JobCancelled, JobOptions, Queue, RedisUnavailable
+from rqueues.backend.entries import pack_fresh
 from rqueues.backend.keys import GROUP
 from rqueues.backend.levels import RETURNED
 from rqueues.backend.replies import ClaimKind
@@ -238,3 +239,45 @@ def test_enqueue_refuses_an_undeclared_queue_and_writes_nothing(conn: Connection
     with pytest.raises(redis.ResponseError, match="NOQUEUE"):
         conn.scripts.enqueue(conn.keys.queue("nowhere"), [("", b"\x92\xa1f\xa0", 0)])
     assert conn.redis.keys("*") == []
+
+
+def test_a_lone_job_is_one_xadd_on_any_client_and_after_its_connection_dropped(
+    conn: Connection, q: Queue, redis_url: str
+) -> None:
+    """A job to run now with a generated id is written by one XADD and nothing else: on the
+    pooled connection, on one the server closed meanwhile, and by a single-connection client."""
+    admin = redis.Redis.from_url(redis_url)
+    single = redis.Redis.from_url(redis_url, protocol=2, single_connection_client=True)
+    before = command_calls(admin)
+    q.enqueue(tasks.add, 1)
+    admin.client_kill_filter(_type="normal", skipme=True)  # drops the pooled connection
+    q.enqueue(tasks.add, 2)
+    Queue("default", single).enqueue(tasks.add, 3)
+    ran = {k: v - before.get(k, 0) for k, v in command_calls(admin).items() if v != before.get(k, 0)}
+    assert {k: v for k, v in ran.items() if not k.startswith(("cmdstat_info", "cmdstat_client"))} == {
+        "cmdstat_xadd": 3
+    }  # and reconnecting, and this test's own INFO and CLIENT KILL
+    entries = [fields[b"j"] for _, fields in conn.redis.xrange(q.keys.stream)]
+    assert entries == [pack_fresh("tasks:add", encode_call((n,), {}), b"", None) for n in (1, 2, 3)]
+    admin.close()
+    single.close()
+
+
+def test_a_lone_enqueue_whose_connection_fails_writes_nothing_and_the_next_reconnects(
+    conn: Connection, q: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection error while the XADD is sent is RedisUnavailable (after as many tries as
+    the client's retry allows) and leaves no broken connection behind."""
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def failing(self: Any, command: Any, check_health: bool = True) -> None:
+        self.disconnect()
+        raise redis.ConnectionError("connection dropped")
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", failing)
+    with pytest.raises(RedisUnavailable, match="connection dropped"):
+        q.enqueue(tasks.add, 1)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", send)
+    assert conn.redis.xlen(q.keys.stream) == 0
+    assert q.enqueue(tasks.add, 2).state == "queued"
+    assert conn.redis.xlen(q.keys.stream) == 1
