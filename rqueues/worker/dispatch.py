@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..backend import scripts
 from ..backend.calls import Call
@@ -43,8 +44,6 @@ MISSING_RECORD = "job record missing (expired or deleted before it ran)"
 AHEAD_PER_SLOT = 16
 #: How long the acker waits for more outcomes while jobs are claimed ahead (s).
 ACK_LINGER = 0.002
-#: How long the dispatcher, woken from idle, lets a slot thread take the first job (s).
-PICKUP_WAIT = 0.002
 #: Scheduled jobs moved per queue per step.
 PROMOTE_BATCH = 100
 
@@ -90,7 +89,8 @@ class Dispatcher:
         self.permits: dict[str, float] = {}  # rate-bound queue -> clock() time of its next permit
         self._rotate = 0
         self._clock_offset_ms = 0.0  # Redis time minus local time, from claim replies
-        self._from_idle = False  # acting on the claims of a wake from idle (block)
+        # While block() claims on a slot thread: the jobs it started, for its own thread to observe.
+        self._deferred: list[tuple[str, list[Claimed]]] | None = None
         slots.submit = executor.submit  # a slot that ends a job starts the next one claimed ahead
 
     def promote_due(self) -> int:
@@ -242,19 +242,14 @@ class Dispatcher:
             return len(taken)
         for job in runnable:
             self.gpus.assign(job, config)  # the devices _gpu_want counted for it
-        placed = self.slots.place(runnable)  # the rest wait ahead for a slot (never GPU jobs)
-        picked = threading.Event() if placed and self._from_idle and _on_threads(config) else None
-        if picked is not None:
-            placed[0].picked = picked
-        for job in placed:
+        for job in self.slots.place(runnable):  # the rest wait ahead for a slot (never GPU jobs)
             self.executor.submit(job)
-        if picked is not None:
-            # Woken from idle: let the slot thread take the GIL and start the job before
-            # this thread's bookkeeping (it would otherwise wait for this thread's next I/O).
-            picked.wait(PICKUP_WAIT)
         # After the hand-off, so that no job waits for its start line; the end line is
         # written once the outcome is stored, a round trip later.
-        self.observer.claimed(queue, runnable)
+        if self._deferred is not None:
+            self._deferred.append((queue, runnable))  # block() observes them on its own thread
+        else:
+            self.observer.claimed(queue, runnable)
         return len(taken)
 
     def _dead_letter_undecodable(self, keys: QueueKeys, bad: Sequence[Delivery]) -> None:
@@ -278,30 +273,59 @@ class Dispatcher:
         Redis Cluster (the streams may span slots: store.wait_streams) are claimed after
         the wake by the next claim_once. Claims that come back while ``stopping()`` only
         hold their jobs, for the hand-back.
+
+        The read and the claims run on an idle slot thread when the thread executor has one
+        (ThreadExecutor.lend), which then runs the first thread job they start itself: the
+        job that woke the worker starts without waiting for another thread to wake. This
+        thread waits meanwhile, then observes the jobs (start lines, metrics).
         """
         free = self.slots.free + max(0, self.slots.ahead_limit - self.slots.waiting)
         names = [n for n in last.waiting if not self._gpu_queue(n)][: max(0, free)]
         if self.conn.cluster or not names:
             self.conn.wait_streams(last.waits, timeout)
             return ClaimRound()
-        wants = [free // len(names) + (i < free % len(names)) for i in range(len(names))]
+        wants = {n: free // len(names) + (i < free % len(names)) for i, n in enumerate(names)}
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def wake() -> None:
+            try:
+                box["round"] = self._claim_on_wake(last, wants, timeout, stopping)
+            except BaseException as exc:  # raised below, on the dispatcher's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        self._deferred = []
+        lend = getattr(self.executor, "lend", None)  # the thread executor's: slots.py, thread.py
+        if lend is not None and lend(wake):
+            done.wait()
+        else:
+            wake()
+        deferred, self._deferred = self._deferred, None
+        for queue, jobs in deferred:
+            self.observer.claimed(queue, jobs)
+        if "error" in box:
+            raise box["error"]
+        result: ClaimRound = box["round"]
+        return result
+
+    def _claim_on_wake(
+        self, last: ClaimRound, wants: Mapping[str, int], timeout: float, stopping: Callable[[], bool]
+    ) -> ClaimRound:
         batch = self.conn.scripts.batch()
         block_ms = max(1, int(timeout * 1000))
         batch.command(lambda pipe: pipe.xread(dict(last.waits), count=1, block=block_ms))
-        claims = [(name, batch.add(self._claim(name, want))) for name, want in zip(names, wants, strict=True)]
+        claims = [(name, batch.add(self._claim(name, want))) for name, want in wants.items()]
         batch.execute()
         self.permits.clear()
         result, error, progressed = ClaimRound(), None, False
         run = not stopping()
-        self._from_idle = True
-        try:
-            for name, pending in claims:  # every claim that went through is acted on first
-                if pending.error is not None:
-                    error = error or pending.error
-                    continue
-                progressed = self._take(name, pending.get(), result, run) or progressed
-        finally:
-            self._from_idle = False
+        for name, pending in claims:  # every claim that went through is acted on first
+            if pending.error is not None:
+                error = error or pending.error
+                continue
+            progressed = self._take(name, pending.get(), result, run) or progressed
         if error is not None:
             raise error
         result.idle = result.idle and not result.claimed
@@ -311,10 +335,6 @@ class Dispatcher:
     def _gpu_queue(self, name: str) -> bool:
         config = self.configs.get(name)
         return config is not None and config.gpus_per_job > 0
-
-
-def _on_threads(config: QueueConfig | None) -> bool:
-    return config is None or config.executor == "thread"
 
 
 def _claimed(queue: str, delivery: Delivery, default_ttl: int) -> Claimed:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -60,7 +59,6 @@ class Claimed:
     default_timeout: float | None = None  # its queue's timeout, set when it is routed to an executor
     executor: str = ""  # the executor it was routed to (thread, process, asyncio); '' until then
     env: dict[str, str] = field(default_factory=dict)  # set in its child's environment (process executor)
-    picked: threading.Event | None = None  # set by the slot thread that takes it (dispatch.py waits)
 
     @property
     def timeout(self) -> float | None:

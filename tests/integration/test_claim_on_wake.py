@@ -99,3 +99,54 @@ def test_jobs_a_wake_claims_while_the_worker_stops_are_held_for_the_hand_back_no
     hand_back(conn, worker.held, held(worker))  # what a stopping worker does with what it holds
     assert job.state == "queued"
     assert conn.redis.zcard(conn.keys.queue("a").leases) == 0
+
+
+@pytest.fixture
+def lending(conn: Connection) -> Iterator[Worker]:
+    """A worker whose slot threads run (its other threads do not): block() lends its wake."""
+    Queue("a", conn).declare()
+    w = Worker(conn, imports=["tasks"], worker_id="w-lend", reaper=False, concurrency=2)
+    w.refresh()
+    threads = w.dispatcher.executor.executors["thread"]  # type: ignore[attr-defined]
+    threads.start()
+    yield w
+    threads.stop(5.0)
+
+
+def test_the_wake_runs_on_a_slot_thread_and_the_caller_observes_its_jobs(
+    conn: Connection, lending: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where: dict[str, object] = {}
+    wake = lending.dispatcher._claim_on_wake
+
+    def claim_on_wake(*args: object) -> object:
+        where["wake"] = threading.current_thread().name
+        return wake(*args)  # type: ignore[arg-type]
+
+    def claimed(queue: str, jobs: list[Claimed]) -> None:
+        where["observed"] = (threading.current_thread(), [j.job_id for j in jobs])
+
+    monkeypatch.setattr(lending.dispatcher, "_claim_on_wake", claim_on_wake)
+    monkeypatch.setattr(lending.dispatcher.observer, "claimed", claimed)
+    idle = lending.dispatcher.claim_once()
+    job = Queue("a", conn).enqueue("tasks:add", 2, 3)
+
+    woke = lending.dispatcher.block(idle, timeout=10.0, stopping=lambda: False)
+
+    assert woke.claimed == 1
+    assert str(where["wake"]).startswith("rqueues-slot-")
+    assert where["observed"] == (threading.current_thread(), [job.id])
+
+
+def test_an_error_of_a_lent_wake_is_raised_to_the_caller(
+    conn: Connection, lending: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle = lending.dispatcher.claim_once()
+    Queue("a", conn).enqueue("tasks:noop")
+
+    def refused(*args: object) -> object:
+        raise RuntimeError("refused on the slot thread")
+
+    monkeypatch.setattr(lending.dispatcher, "_claim_on_wake", refused)
+    with pytest.raises(RuntimeError, match="refused on the slot thread"):
+        lending.dispatcher.block(idle, timeout=10.0, stopping=lambda: False)

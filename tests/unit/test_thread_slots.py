@@ -58,3 +58,32 @@ def test_jobs_submitted_from_elsewhere_still_go_to_any_free_slot() -> None:
         gate.set()
     finally:
         executor.stop(5.0)
+
+
+def test_a_lent_call_runs_on_a_slot_thread_which_then_runs_the_first_job_it_submits() -> None:
+    ran: dict[str, str] = {}
+    finished = threading.Barrier(3, timeout=10.0)  # both jobs and the test
+
+    def run(job: Claimed) -> Outcome:
+        ran[job.job_id] = threading.current_thread().name
+        finished.wait()
+        return Outcome(job, "succeeded")
+
+    executor = ThreadExecutor(3, run, lambda outcome: None)
+    assert not executor.lend(lambda: None)  # no slot thread runs yet
+    executor.start()
+    try:
+
+        def wake() -> None:
+            ran["lent"] = threading.current_thread().name
+            executor.submit(claimed(1))
+            executor.submit(claimed(2))
+            time.sleep(0.05)  # time enough for an idle slot to take the first, were it shared
+
+        assert executor.lend(wake)
+        finished.wait()
+    finally:
+        executor.stop(5.0)
+    assert ran["lent"].startswith("rqueues-slot-")
+    assert ran["id-1"] == ran["lent"]  # no hand-off to another thread
+    assert ran["id-2"] != ran["lent"]  # the others go to the other slots, at once

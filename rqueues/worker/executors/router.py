@@ -42,6 +42,12 @@ class Router:
         job.executor = kind  # for the metrics: busy slots and timeouts per executor
         self.executors[kind].submit(job, config)
 
+    def lend(self, fn: Callable[[], None]) -> bool:
+        """The thread executor's ``lend`` (thread.py); False without one."""
+        threads = self.executors.get("thread")
+        lend = getattr(threads, "lend", None)
+        return bool(lend is not None and lend(fn))
+
     def abandon(self) -> None:
         for executor in self.executors.values():
             executor.abandon()

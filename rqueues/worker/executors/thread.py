@@ -28,7 +28,8 @@ class ThreadExecutor:
         self.slots = slots
         self._run = run
         self._on_done = on_done
-        self._todo: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
+        self._todo: queue.SimpleQueue[Claimed | Callable[[], None] | None] = queue.SimpleQueue()
+        self._started = False
         self._mine = threading.local()  # per slot thread: the job it starts next, if it has one
         self._threads = [
             threading.Thread(target=self._slot, name=f"rqueues-slot-{i}", daemon=True) for i in range(slots)
@@ -37,6 +38,7 @@ class ThreadExecutor:
     def start(self) -> None:
         for t in self._threads:
             t.start()
+        self._started = True
 
     def submit(self, job: Claimed, config: QueueConfig | None = None) -> None:
         mine = self._mine
@@ -44,6 +46,23 @@ class ThreadExecutor:
             mine.next = job  # a slot that ends a job starts the next one itself (slots.finished)
         else:
             self._todo.put(job)
+
+    def lend(self, fn: Callable[[], None]) -> bool:
+        """Run ``fn`` on an idle slot thread, which then runs the first job ``fn`` submits
+        before any other (dispatch.py's wake-up); False when the slot threads do not run."""
+        if not self._started:
+            return False
+        self._todo.put(fn)
+        return True
+
+    def _lent(self, fn: Callable[[], None]) -> None:
+        self._mine.ending = True
+        try:
+            fn()
+        except Exception:  # fn reports its own errors; this is a bug, and the slot lives on
+            log.exception("slot failed to run a lent call")
+        finally:
+            self._mine.ending = False
 
     def abandon(self) -> None:
         """A thread cannot be stopped: the jobs' cancellation flags (set by the hand-back) are all."""
@@ -62,8 +81,9 @@ class ThreadExecutor:
             job, mine.next = mine.next, None
             if job is None and (job := self._todo.get()) is None:
                 return
-            if job.picked is not None:
-                job.picked.set()
+            if not isinstance(job, Claimed):  # lent: run it; the first job it submits runs next
+                self._lent(job)
+                continue
             try:
                 outcome = self._run(job)
             except BaseException as exc:  # run_job never raises; if it did, the job still ends
