@@ -18,12 +18,15 @@ from .backend.steps import Cmd, Ops, Script, Steps
 from .codec import encode_call
 from .errors import ConfigurationError, DuplicateJob, JobNotFound, PayloadTooLarge, QueueNotDeclared
 from .job import fetch_steps, new_job_id
-from .middleware import EnqueueCall
+from .middleware import NO_OPTIONS, EnqueueCall
 from .options import JobOptions
 
 #: Jobs per script call in enqueue_many (about 50 ms of server time); every call of a
 #: batch goes in one pipeline. A batch of up to this many is written atomically.
 ENQUEUE_CHUNK = 5000
+
+#: What a call without options stores (the shared default JobOptions): packed once.
+_NO_OPTIONS_BLOB = NO_OPTIONS.blob()
 
 # job id or '', entry value, delay ms, unique, parents, priority level: enqueue.lua
 Row = tuple[str, bytes, int, str, str, int]
@@ -46,7 +49,8 @@ def prepare_row(call: EnqueueCall, max_payload_bytes: int) -> tuple[Row, JobOpti
     job_id = opts.job_id or (new_job_id() if delay or opts.depends_on else "")
     mode = "!" if opts.on_duplicate == "raise" else "="  # see enqueue.lua
     unique = "" if opts.unique_key is None else mode + opts.unique_key
-    blob = pack_fresh(name, payload, opts.blob(), opts.job_id)
+    stored = _NO_OPTIONS_BLOB if opts is NO_OPTIONS else opts.blob()
+    blob = pack_fresh(name, payload, stored, opts.job_id)
     return (job_id, blob, delay, unique, "", opts.priority or 0), opts
 
 

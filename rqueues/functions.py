@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterable
@@ -15,6 +16,20 @@ _NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 def function_name(fn: Callable[..., Any] | str) -> str:
     """The "module:qualname" a worker resolves; refuses what a worker could not find."""
+    try:
+        return _named(fn)
+    except TypeError:  # an unhashable callable: named each time
+        return _name_of(fn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _named(fn: Callable[..., Any] | str) -> str:
+    """function_name, once per function: a batch names the same few thousands of times
+    (a refused name raises, and is not kept)."""
+    return _name_of(fn)
+
+
+def _name_of(fn: Callable[..., Any] | str) -> str:
     if isinstance(fn, str):
         if not _NAME.match(fn):
             raise ConfigurationError(

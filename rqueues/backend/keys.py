@@ -7,6 +7,7 @@ span queues live outside the queue slots and are never touched from a script.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -153,6 +154,13 @@ class QueueKeys:
         return f"{self.base}:job:{job_id}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _queue_keys(prefix: str, name: str) -> QueueKeys:
+    """Made once per queue: every job handle and every call names its queue's keys (an
+    invalid name raises, and is not kept)."""
+    return QueueKeys(prefix, check_queue_name(name))
+
+
 @dataclass(frozen=True)
 class Keyspace:
     """Key names for one prefix."""
@@ -160,7 +168,7 @@ class Keyspace:
     prefix: str = "rqueues"
 
     def queue(self, name: str) -> QueueKeys:
-        return QueueKeys(self.prefix, check_queue_name(name))
+        return _queue_keys(self.prefix, name)
 
     @property
     def cron_queues(self) -> str:
