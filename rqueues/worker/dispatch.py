@@ -111,7 +111,7 @@ class Dispatcher:
         ahead = self._ahead_limit()
         self.slots.ahead_limit = ahead
         self.acker.linger = ACK_LINGER if ahead else 0.0
-        free = self.slots.free + max(0, ahead - self.slots.waiting)
+        free = self.slots.claimable
         result = ClaimRound()
         progressed = False
         self.permits.clear()  # each claim below says again when its permit is due
@@ -279,7 +279,7 @@ class Dispatcher:
         job that woke the worker starts without waiting for another thread to wake. This
         thread waits meanwhile, then observes the jobs (start lines, metrics).
         """
-        free = self.slots.free + max(0, self.slots.ahead_limit - self.slots.waiting)
+        free = self.slots.claimable
         names = [n for n in last.waiting if not self._gpu_queue(n)][: max(0, free)]
         if self.conn.cluster or not names:
             self.conn.wait_streams(last.waits, timeout)

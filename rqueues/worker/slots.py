@@ -48,6 +48,12 @@ class Slots:
         return len(self._ahead)
 
     @property
+    def claimable(self) -> int:
+        """How many jobs a claim may take now: one per free slot, and room ahead up to
+        ``ahead_limit`` while claiming ahead."""
+        return self.free + max(0, self.ahead_limit - len(self._ahead))
+
+    @property
     def short(self) -> bool:
         """Whether the jobs run so far were short enough to claim ahead for."""
         return self.average is not None and self.average < SHORT_JOB_SECONDS

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from rqueues import Connection, Queue, Worker
 from rqueues.worker.execution import Claimed
@@ -150,3 +151,24 @@ def test_an_error_of_a_lent_wake_is_raised_to_the_caller(
     monkeypatch.setattr(lending.dispatcher, "_claim_on_wake", refused)
     with pytest.raises(RuntimeError, match="refused on the slot thread"):
         lending.dispatcher.block(idle, timeout=10.0, stopping=lambda: False)
+
+
+def test_under_oom_the_claims_behind_a_wake_start_nothing_and_raise(oom_conn: Connection) -> None:
+    """Invariant 8 on the wake-up path: the claim is refused whole, the error reaches the
+    dispatcher's loop (which backs off), and the job waits with no lease and no slot taken."""
+    conn = oom_conn
+    Queue("a", conn).declare()
+    w = Worker(conn, imports=["tasks"], worker_id="w-oom", reaper=False, concurrency=2)
+    w.refresh()
+    idle = w.dispatcher.claim_once()
+    job = Queue("a", conn).enqueue("tasks:noop")
+    used = int(conn.redis.info("memory")["used_memory"])
+    conn.redis.config_set("maxmemory", max(1, used // 2))
+
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        w.dispatcher.block(idle, timeout=10.0, stopping=lambda: False)
+
+    conn.redis.config_set("maxmemory", 0)
+    assert job.state == "queued"
+    assert conn.redis.zcard(conn.keys.queue("a").leases) == 0
+    assert w.slots.busy == 0 and held(w) == []
