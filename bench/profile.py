@@ -49,7 +49,7 @@ def record(jobs: int, concurrency: int, out: Path, gil: bool) -> dict[str, objec
         with bench.workers(concurrency) as w:
             bench._pop(START, w, deadline)
             spy = subprocess.Popen(
-                [py_spy(), "record", "--pid", str(w.procs[0].pid), "--threads", "--rate", "200"]
+                [py_spy(), "record", "--pid", str(w.procs[0].pid), "--threads", "--rate", "1000"]
                 + ["--format", "raw", "--output", str(out), "--nonblocking"]
                 + (["--gil"] if gil else []),
                 stdout=subprocess.DEVNULL,

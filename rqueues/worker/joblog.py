@@ -11,7 +11,7 @@ never wait on the log handler's lock. Each record carries the job's fields in ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..codec import decode_error
 from ..logoutput import Line, lines_sink
@@ -24,22 +24,33 @@ log = logging.getLogger("rqueues.jobs")
 _FAILED = {"failed": logging.ERROR, "retry": logging.WARNING, "dead": logging.ERROR}
 
 
-def _lines(level: int, lines: Sequence[Line]) -> None:
-    """Log ``lines`` at ``level``: in one write when only the worker's stderr handler would
-    see them (logoutput.lines_sink), else one record each, without ``log.log``'s search of
-    the stack for the caller (the record names this module, line 0)."""
-    if not lines or not log.isEnabledFor(level):
+#: The fields of a line that only a text handler sees: it prints none of them.
+_NO_FIELDS: dict[str, object] = {}
+
+
+def _lines(level: int, lines: Callable[[bool], Sequence[Line]]) -> None:
+    """Log the lines ``lines(fields)`` builds at ``level``: in one write when only the
+    worker's stderr handler would see them (logoutput.lines_sink), else one record each,
+    without ``log.log``'s search of the stack for the caller (the record names this
+    module, line 0). ``fields`` False: the lines' fields are printed nowhere, and need not
+    be built (most of a line's cost when the handler writes text)."""
+    if not log.isEnabledFor(level):
         return
     sink = lines_sink(log, level)
     if sink is not None:
-        sink.emit_lines(level, log.name, lines)
+        if built := lines(sink.style != "text"):
+            sink.emit_lines(level, log.name, built)
         return
-    for msg, args, extra in lines:
+    for msg, args, extra in lines(True):
         log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None, None, dict(extra)))
 
 
 def job_fields(job: Claimed) -> dict[str, object]:
     return {"queue": job.queue, "function": job.function, "job_id": job.job_id, "attempt": job.attempts}
+
+
+def _end_fields(job: Claimed, seconds: float, state: str) -> dict[str, object]:
+    return {**job_fields(job), "duration_s": round(seconds, 6), "outcome": state}
 
 
 class JobLog(Observer):
@@ -60,28 +71,43 @@ class JobLog(Observer):
         if not jobs or not self._wants_lines(queue):
             return
         started = "job %s started: %s on %s, attempt %d"
-        _lines(
-            logging.INFO,
-            [(started, (j.job_id, j.function, queue, j.attempts), job_fields(j)) for j in jobs],
-        )
+
+        def lines(fields: bool) -> list[Line]:
+            return [
+                (started, (j.job_id, j.function, queue, j.attempts), job_fields(j) if fields else _NO_FIELDS)
+                for j in jobs
+            ]
+
+        _lines(logging.INFO, lines)
 
     def stored(self, outcomes: Sequence[Outcome]) -> None:
-        ends: list[Line] = []
+        ends: list[Outcome] = []  # successes: their lines are written together
         for outcome in outcomes:
             if outcome.state:  # '' is a consumed tombstone: a job cancelled before it ran
                 self._end(outcome, outcome.claimed.ran_for, ends)
-        _lines(logging.INFO, ends)
+        if not ends:
+            return
 
-    def _end(self, outcome: Outcome, seconds: float, ends: list[Line]) -> None:
-        """Log a failure's line now; add a success's to ``ends``."""
+        def lines(fields: bool) -> list[Line]:
+            ended = "job %s %s in %.3fs: %s"
+            return [
+                (ended, (o.claimed.job_id, o.state, o.claimed.ran_for, o.claimed.function),
+                 _end_fields(o.claimed, o.claimed.ran_for, o.state) if fields else _NO_FIELDS)
+                for o in ends
+            ]  # fmt: skip
+
+        _lines(logging.INFO, lines)
+
+    def _end(self, outcome: Outcome, seconds: float, ends: list[Outcome]) -> None:
+        """Log a failure's line now; add a success with a line to ``ends``."""
         job = outcome.claimed
         state = outcome.state or "cancelled"
-        fields = {**job_fields(job), "duration_s": round(seconds, 6), "outcome": state}
         level = _FAILED.get(state)
         if level is None:
             if self._wants_lines(job.queue):
-                ends.append(("job %s %s in %.3fs: %s", (job.job_id, state, seconds, job.function), fields))
+                ends.append(outcome)
             return
+        fields = _end_fields(job, seconds, state)
         error = decode_error(outcome.blob) if state != "dead" else {"message": outcome.reason}
         what = "will be retried" if state == "retry" else state
         message = f"{error.get('type') or 'error'}: {error.get('message', '')}".strip(": ")
