@@ -22,27 +22,27 @@
 --   removed per call.
 -- An entry id names its stream: the queue's, or a priority level's (levels.lua).
 -- KEYS[1] stream, KEYS[2] leases, KEYS[3] events, KEYS[4] config, KEYS[5] scheduled,
--- KEYS[6..8] finished indexes: succeeded, failed, cancelled; KEYS[9] flagged;
--- KEYS[10..] job hashes
+-- KEYS[6..8] finished indexes: succeeded, failed, cancelled; KEYS[9] flagged
 -- ARGV[1] group, ARGV[2] the error stored for a stopped job (msgpack), ARGV[3] job key
---         prefix (rqueues:{q:NAME}:job:); then per job 7 values: entry id, job id, state, outcome blob,
---         result ttl (s), retry delay (ms), attempt number ('' to read it from the record)
+--         prefix (rqueues:{q:NAME}:job:), ARGV[4] the jobs: a msgpack list of, per job,
+--         [entry id, job id, state, outcome blob, result ttl (s), retry delay (ms),
+--         attempt number ('' to read it from the record)]
 --   state ''       leave the record as it is (a consumed tombstone)
 --         'retry'  keep the error as this attempt's, schedule the job after the delay
 --         other    final: the blob goes to 'result' when 'succeeded', else to 'error'
--- Derived keys: ARGV[3] .. job id, the records of flagged jobs (same hash tag); the
--- queue's unique hash and notify zset (flow.lua).
+-- Derived keys: ARGV[3] .. job id, each job's record (same hash tag); the queue's
+-- unique hash and notify zset (flow.lua).
 -- Returns the number of deliveries that were still pending (and so completed), or, when
 -- a finished job has dependents to tell, {that number, job id, ...} of those jobs.
 -- Under OOM: allowed (flags=allow-oom): it settles work already taken and frees its lease.
-local FIRST, STRIDE = 10, 7
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local cfg = redis.call('HMGET', KEYS[4], 'concurrency', 'result_ttl')
 local capped = tonumber(cfg[1] or '0') > 0
-local n = #KEYS - FIRST + 1
+local rows = cmsgpack.unpack(ARGV[4])
+local n = #rows
 local ids = {}
-for i = 1, n do ids[i] = ARGV[(i - 1) * STRIDE + 4] end
+for i = 1, n do ids[i] = rows[i][1] end
 local function by_stream(list)
   -- The entry ids of each stream they belong to (priority levels, levels.lua).
   local by, order = {}, {}
@@ -74,10 +74,10 @@ local finished = {succeeded = {}, failed = {}, cancelled = {}}
 local base, noted = flow_base(KEYS[1]), {}
 for i = 1, n do
   if not pending or pending[i] then
-    local a = (i - 1) * STRIDE + 3
-    local entry, job, state, blob = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-    local ttl, delay, attempts = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7]
-    local key = KEYS[FIRST + i - 1]
+    local row = rows[i]
+    local entry, job, state, blob = row[1], row[2], row[3], row[4]
+    local ttl, delay, attempts = tonumber(row[5]), tonumber(row[6]), row[7]
+    local key = ARGV[3] .. job
     entries[#entries + 1] = entry
     local recorded, watched, flags, deps = true, false, false, false
     if flagged or attempts == '' then
