@@ -18,8 +18,8 @@ from .report import fmt, median, table
 #: Peer figures of the reference `make bench-peers` run on the development machine
 #: (docs/performance.md, Targets), used by `make bench` where no peer runs.
 REFERENCE = {
-    "fastest_drain": 2_180.0,  # Dramatiq, 32 threads (Huey 1,725 with 8)
-    "huey_enqueue_one": 6_741.0,
+    "fastest_drain": 4_839.0,  # Dramatiq, 32 threads (Huey 3,596 with 8)
+    "huey_enqueue_one": 8_297.0,
     "leanest_memory": 125.0,  # Huey
     "huey_commands": 4.0,
 }
