@@ -251,10 +251,31 @@ def complete(q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = S
     return Call(call.name, call.keys, call.args, lambda raw: Completed.parse(raw).count)
 
 
+#: Most outcome bytes in one complete_noting call: its jobs travel as one argument, which
+#: Redis refuses above its proto-max-bulk-len (1 MiB at the least, 512 MiB by default).
+COMPLETE_BYTES = 512 * 1024
+
+
+def complete_batches(outcomes: Sequence[Sequence[Any]]) -> list[Sequence[Sequence[Any]]]:
+    """``outcomes`` (as complete_noting takes them) split into calls of at most
+    COMPLETE_BYTES of outcome blobs each; an outcome larger than that goes alone."""
+    batches: list[Sequence[Sequence[Any]]] = []
+    start, size = 0, 0
+    for i, outcome in enumerate(outcomes):
+        if i > start and size + len(outcome[3]) > COMPLETE_BYTES:
+            batches.append(outcomes[start:i])
+            start, size = i, 0
+        size += len(outcome[3])
+    if start < len(outcomes):
+        batches.append(outcomes[start:])
+    return batches
+
+
 def complete_noting(
     q: QueueKeys, outcomes: Sequence[Sequence[Any]], stopped: bytes = STOPPED
 ) -> Call[Completed]:
-    """complete, replying also the finished jobs that have dependents to tell."""
+    """complete, replying also the finished jobs that have dependents to tell (a batch too
+    large for one argument: split it with complete_batches)."""
     keys = [q.stream, q.leases, q.events, q.config, q.scheduled, *map(q.finished, FINISHED_STATES), q.flagged]
     rows = [o if len(o) == 7 else (*o, "") for o in outcomes]
     # One argument for the batch: redis-py encodes and sizes each argument in Python, and

@@ -137,7 +137,9 @@ class Acker:
                 for o in items
                 for c in (o.claimed,)
             ]
-            completed.append((name, calls.add(scripts.complete_noting(self._conn.keys.queue(name), rows))))
+            keys = self._conn.keys.queue(name)
+            for part in scripts.complete_batches(rows):  # each call's jobs are one argument
+                completed.append((name, calls.add(scripts.complete_noting(keys, part))))
         calls.execute(raise_first=True)
         self._held.remove(o.claimed for o in batch)
         dead_jobs = [Ref(o.claimed.queue, o.claimed.job_id) for items in dead.values() for o in items]

@@ -18,9 +18,12 @@ from rqueues import (
     Queue,
     RedisUnavailable,
     RetryPolicy,
+    Worker,
     connect,
     defaults,
 )
+from rqueues.codec import encode_result
+from rqueues.worker.execution import Outcome
 
 MiB = 1024 * 1024
 
@@ -133,3 +136,19 @@ def test_a_value_above_proto_max_bulk_len_is_not_reported_as_unreachable(
     assert "refused a request carrying a value of" in message
     assert f"its proto-max-bulk-len is {MiB} bytes" in message
     assert q.enqueue(tasks.noop).state == "queued"  # the connection is usable again
+
+
+def test_results_that_fill_a_completion_batch_are_stored_under_a_small_proto_max_bulk_len(
+    conn: Connection, q: Queue, small_bulk: None
+) -> None:
+    """A batch of outcomes goes to complete.lua as one argument: the acker splits it so that
+    four results of 600 KB (2.4 MB in all), each below the server's 1 MiB, are all stored."""
+    jobs = [q.enqueue(tasks.noop) for _ in range(4)]
+    worker = Worker(conn, imports=["tasks"], reaper=False)
+    worker.refresh()
+    assert worker.dispatcher.claim_once().claimed == 4
+    held = [job for group in worker.held.snapshot().values() for job in group]
+    big = encode_result(b"r" * 600_000)
+    worker.acker.complete([Outcome(job, "succeeded", big) for job in held])
+    assert [job.record().state for job in jobs] == ["succeeded"] * 4
+    assert jobs[0].result == b"r" * 600_000
