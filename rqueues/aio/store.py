@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, NoReturn, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
@@ -32,7 +32,7 @@ from ..backend.steps import (
     queue_item,
     single_command,
 )
-from ..backend.store import translate_error
+from ..backend.store import raise_translated
 from ..checks import check_int
 from .clients import AsyncClient
 
@@ -113,19 +113,14 @@ class Store:
         try:
             return await self._drive(steps)
         except (redis.RedisError, RedisClusterException) as exc:
-            self._raise_better(exc)
+            raise_translated(exc, self.url, self.cluster)
 
     async def execute(self, *args: Any) -> Any:
         """One command, sent now; errors translated as run translates them. Its reply."""
         try:
             return await self.redis.execute_command(*args)
         except (redis.RedisError, RedisClusterException) as exc:
-            self._raise_better(exc)
-
-    def _raise_better(self, exc: Exception) -> NoReturn:
-        if (better := translate_error(exc, self.url, self.cluster)) is exc:
-            raise exc
-        raise better from exc
+            raise_translated(exc, self.url, self.cluster)
 
     async def _drive(self, steps: Steps[T]) -> T:
         reply: Any = None

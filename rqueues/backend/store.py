@@ -140,9 +140,7 @@ class Store:
             and self._reachable()
         ):
             raise PayloadTooLarge(self._too_large(sending, exc)) from exc
-        if (better := translate_error(exc, self.url, self.cluster)) is exc:
-            raise exc
-        raise better from exc
+        raise_translated(exc, self.url, self.cluster)
 
     def _reachable(self) -> bool:
         try:
@@ -199,6 +197,13 @@ def send_raw(client: Any, args: tuple[Any, ...]) -> Any:
         return conn.retry.call_with_retry(once, lambda _: conn.disconnect())
     finally:
         pool.release(conn)
+
+
+def raise_translated(exc: Exception, url: str, cluster: bool) -> NoReturn:
+    """Raise translate_error's error for ``exc`` (from it), or ``exc`` itself when nothing better."""
+    if (better := translate_error(exc, url, cluster)) is exc:
+        raise exc
+    raise better from exc
 
 
 def translate_error(exc: BaseException, url: str, cluster: bool) -> BaseException:

@@ -49,8 +49,8 @@ def job_fields(job: Claimed) -> dict[str, object]:
     return {"queue": job.queue, "function": job.function, "job_id": job.job_id, "attempt": job.attempts}
 
 
-def _end_fields(job: Claimed, seconds: float, state: str) -> dict[str, object]:
-    return {**job_fields(job), "duration_s": round(seconds, 6), "outcome": state}
+def _end_fields(job: Claimed, state: str) -> dict[str, object]:
+    return {**job_fields(job), "duration_s": round(job.ran_for, 6), "outcome": state}
 
 
 class JobLog(Observer):
@@ -84,7 +84,7 @@ class JobLog(Observer):
         ends: list[Outcome] = []  # successes: their lines are written together
         for outcome in outcomes:
             if outcome.state:  # '' is a consumed tombstone: a job cancelled before it ran
-                self._end(outcome, outcome.claimed.ran_for, ends)
+                self._end(outcome, ends)
         if not ends:
             return
 
@@ -92,22 +92,23 @@ class JobLog(Observer):
             ended = "job %s %s in %.3fs: %s"
             return [
                 (ended, (o.claimed.job_id, o.state, o.claimed.ran_for, o.claimed.function),
-                 _end_fields(o.claimed, o.claimed.ran_for, o.state) if fields else _NO_FIELDS)
+                 _end_fields(o.claimed, o.state) if fields else _NO_FIELDS)
                 for o in ends
             ]  # fmt: skip
 
         _lines(logging.INFO, lines)
 
-    def _end(self, outcome: Outcome, seconds: float, ends: list[Outcome]) -> None:
+    def _end(self, outcome: Outcome, ends: list[Outcome]) -> None:
         """Log a failure's line now; add a success with a line to ``ends``."""
         job = outcome.claimed
+        seconds = job.ran_for
         state = outcome.state or "cancelled"
         level = _FAILED.get(state)
         if level is None:
             if self._wants_lines(job.queue):
                 ends.append(outcome)
             return
-        fields = _end_fields(job, seconds, state)
+        fields = _end_fields(job, state)
         error = decode_error(outcome.blob) if state != "dead" else {"message": outcome.reason}
         what = "will be retried" if state == "retry" else state
         message = f"{error.get('type') or 'error'}: {error.get('message', '')}".strip(": ")
