@@ -274,10 +274,10 @@ class Dispatcher:
         the wake by the next claim_once. Claims that come back while ``stopping()`` only
         hold their jobs, for the hand-back.
 
-        The read and the claims run on an idle slot thread when the thread executor has one
-        (ThreadExecutor.lend), which then runs the first thread job they start itself: the
-        job that woke the worker starts without waiting for another thread to wake. This
-        thread waits meanwhile, then observes the jobs (start lines, metrics).
+        The read and the claims run on an idle slot thread when a slot is free and the
+        thread executor runs (ThreadExecutor.lend), which then runs the first thread job they
+        start itself: the job that woke the worker starts without waiting for another thread
+        to wake. This thread waits meanwhile, then observes the jobs (start lines, metrics).
         """
         free = self.slots.claimable
         names = [n for n in last.waiting if not self._gpu_queue(n)][: max(0, free)]
@@ -298,7 +298,9 @@ class Dispatcher:
 
         self._deferred = []
         lend = getattr(self.executor, "lend", None)  # the thread executor's: slots.py, thread.py
-        if lend is not None and lend(wake):
+        # Only to a slot thread that is idle (a free slot: busy ones may run long jobs while
+        # room ahead lets the claims take more); else the wake would wait for a job to end.
+        if self.slots.free > 0 and lend is not None and lend(wake):
             done.wait()
         else:
             wake()

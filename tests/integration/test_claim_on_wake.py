@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+import tasks
 
 from rqueues import Connection, Queue, Worker
 from rqueues.worker.execution import Claimed
@@ -172,3 +173,31 @@ def test_under_oom_the_claims_behind_a_wake_start_nothing_and_raise(oom_conn: Co
     assert job.state == "queued"
     assert conn.redis.zcard(conn.keys.queue("a").leases) == 0
     assert w.slots.busy == 0 and held(w) == []
+
+
+def test_a_wake_while_every_slot_runs_a_job_does_not_wait_for_a_slot_thread(
+    conn: Connection, lending: Worker
+) -> None:
+    """Room ahead (short jobs so far) lets a claim take more while both slots run jobs: the
+    wake-up then runs on the caller's thread, not queued behind the running jobs."""
+    q = Queue("a", conn)
+    idle = lending.dispatcher.claim_once()  # nothing yet: what to block on
+    gate = tasks.EVENTS.setdefault("wake-busy-slots", threading.Event())
+    for _ in range(2):
+        q.enqueue(tasks.wait_for_event, "wake-busy-slots")
+    woke: list[object] = []
+    try:
+        assert lending.dispatcher.claim_once().claimed == 2  # both slot threads run a job
+        lending.slots.ahead_limit = 4  # as while claiming ahead of short jobs
+        job = q.enqueue(tasks.noop)
+        caller = threading.Thread(
+            target=lambda: woke.append(lending.dispatcher.block(idle, timeout=5.0, stopping=lambda: False))
+        )
+        caller.start()
+        caller.join(5.0)
+        assert not caller.is_alive()  # it returned while the jobs still run
+        assert [r.claimed for r in woke] == [1]  # type: ignore[attr-defined]
+        assert [j.job_id for j in held(lending) if not j.function.endswith("wait_for_event")] == [job.id]
+    finally:
+        gate.set()
+        tasks.EVENTS.pop("wake-busy-slots", None)

@@ -49,7 +49,8 @@ class ThreadExecutor:
 
     def lend(self, fn: Callable[[], None]) -> bool:
         """Run ``fn`` on an idle slot thread, which then runs the first job ``fn`` submits
-        before any other (dispatch.py's wake-up); False when the slot threads do not run."""
+        before any other (dispatch.py's wake-up); False when the slot threads do not run.
+        The caller makes sure one is idle: ``fn`` waits for one otherwise."""
         if not self._started:
             return False
         self._todo.put(fn)
